@@ -1,0 +1,1 @@
+"""Lightning callbacks: sample tables, latent-space plots, numeric guards, atomic checkpoints."""

@@ -1,0 +1,61 @@
+"""Base DataModule: every dataset family subclasses it and implements :meth:`load`.
+
+Contract with the task modules and the CLI:
+- ``prepare_data()`` does one-time work (generate embedded data, build tokenizer/caches) on rank 0;
+- ``setup(stage)`` calls :meth:`load` once and fills ``self.spec`` (:class:`DataSpec`),
+  ``self.splits`` (name -> map-style Dataset of sample dicts, see ``collate.py``) and, for
+  translation, ``self.tgt_tokenizer`` (has ``decode(ids) -> str``);
+- ``train/val/test_dataloader`` yield :class:`Batch`; ``test_dataloader`` returns one loader per name
+  in ``self.test_names`` (``dataloader_idx`` follows that order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from fusionlab.data.collate import Collator
+from fusionlab.data.spec import DataSpec
+
+
+class FusionDataModule(L.LightningDataModule):
+    """Shared loader plumbing. ``batch_size`` is per device (per process) under DDP."""
+
+    def __init__(self, data_dir: str, batch_size: int = 100, eval_batch_size: int | None = None,
+                 num_workers: int = 0, seed: int = 0, test_names: list[str] | None = None):
+        super().__init__()
+        self.data_dir = str(data_dir)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.seed = int(seed)
+        self.test_names: list[str] = list(test_names or ["test"])
+        self.spec: DataSpec | None = None
+        self.splits: dict[str, Dataset] = {}
+        self.tgt_tokenizer: Any = None
+
+    # --- to implement -----------------------------------------------------------------------
+    def load(self) -> None:
+        """Fill self.spec, self.splits ("train", "val" and every name in test_names), tokenizers."""
+        raise NotImplementedError
+
+    # --- shared -------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.spec is None:
+            self.load()
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(self.splits[split], batch_size=batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=Collator(self.spec),
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._loader(name, False, self.eval_batch_size) for name in self.test_names]

@@ -1,0 +1,48 @@
+"""Encoders for pre-extracted features: pooled vectors and (masked) sequences."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from fusionlab.encoders.rnn import MaskedBiRNN
+from fusionlab.fusion.base import Encoded
+
+
+class VectorEncoder(nn.Module):
+    """x (B, D) -> Encoded(vec (B, d)): Linear + ReLU + dropout (the paper projects to 256)."""
+
+    def __init__(self, in_dim: int, d: int, dropout: float = 0.2):
+        super().__init__()
+        self.proj = nn.Sequential(nn.Linear(in_dim, d), nn.ReLU(), nn.Dropout(dropout))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Encoded:
+        return Encoded(vec=self.proj(x.float()))
+
+
+class SequenceEncoder(nn.Module):
+    """x (B, T, D), mask (B, T) -> Encoded(vec (B, d), seq (B, T, d), mask).
+
+    pooling="rnn": a bidirectional RNN, vec = final states summed.
+    pooling="mean": per-step Linear + ReLU, vec = masked mean (padded steps never count).
+    """
+
+    def __init__(self, in_dim: int, d: int, pooling: str = "rnn", dropout: float = 0.2,
+                 cell: str = "lstm"):
+        super().__init__()
+        if pooling not in ("rnn", "mean"):
+            raise ValueError(f"encoder pooling must be 'rnn' or 'mean', got {pooling!r}")
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        if pooling == "rnn":
+            self.rnn = MaskedBiRNN(in_dim, d, cell=cell)
+        else:
+            self.proj = nn.Sequential(nn.Linear(in_dim, d), nn.ReLU())
+
+    def forward(self, x: Tensor, mask: Tensor) -> Encoded:
+        x = self.dropout(x.float())
+        if self.pooling == "rnn":
+            states, final = self.rnn(x, mask)
+            return Encoded(vec=final, seq=states, mask=mask)
+        states = self.proj(x) * mask.unsqueeze(-1)
+        vec = states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return Encoded(vec=vec, seq=states, mask=mask)

@@ -1,0 +1,53 @@
+"""Token embeddings with sinusoidal positions, shared by the Transformer encoder and decoder."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def sinusoidal_positions(length: int, d: int, device=None, dtype=torch.float32) -> Tensor:
+    """(length, d) fixed sinusoidal table (Vaswani et al. 2017): sin on even, cos on odd channels."""
+    pos = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32)
+                     * (-math.log(10000.0) / d))
+    table = torch.zeros(length, d, device=device, dtype=torch.float32)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: d // 2])
+    return table.to(dtype)
+
+
+class PositionalTokenEmbedding(nn.Module):
+    """ids (B, T) long -> (B, T, d): embedding · sqrt(d) + sinusoidal position, then dropout.
+
+    The position table is computed on demand (no maximum length) and cached as a non-persistent
+    buffer, so checkpoints hold only the embedding matrix.
+    """
+
+    def __init__(self, vocab_size: int, d: int, pad_id: int, dropout: float = 0.1):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d, padding_idx=pad_id)
+        nn.init.normal_(self.embed.weight, std=d ** -0.5)
+        with torch.no_grad():
+            self.embed.weight[pad_id].zero_()
+        self.d = d
+        self.scale = math.sqrt(d)
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("_table", torch.zeros(0, d), persistent=False)
+
+    @property
+    def weight(self) -> Tensor:
+        """The (V, d) embedding matrix (for tying an output projection to it)."""
+        return self.embed.weight
+
+    def positions(self, length: int, like: Tensor) -> Tensor:
+        """(length, d) position rows on ``like``'s device and dtype."""
+        if self._table.shape[0] < length or self._table.device != like.device:
+            self._table = sinusoidal_positions(max(length, 64), self.d, device=like.device)
+        return self._table[:length].to(like.dtype)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        x = self.embed(ids) * self.scale
+        return self.dropout(x + self.positions(ids.shape[1], x))

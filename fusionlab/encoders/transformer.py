@@ -1,0 +1,46 @@
+"""Transformer text encoder (pre-norm), the encoder half of the small CPU Transformer MT model."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from fusionlab.encoders.positional import PositionalTokenEmbedding
+from fusionlab.fusion.base import Encoded
+
+
+def attendable(mask: Tensor) -> Tensor:
+    """(B, T) bool mask where a row with no real step gets its first step opened.
+
+    Attention over an all-padded row yields NaN; the opened step only feeds states that are zeroed
+    (encoder) or never read, so empty inputs stay finite without changing real rows.
+    """
+    empty = ~mask.any(dim=1)
+    if not bool(empty.any()):
+        return mask
+    mask = mask.clone()
+    mask[:, 0] |= empty
+    return mask
+
+
+class TransformerTextEncoder(nn.Module):
+    """ids (B, T) long, mask (B, T) bool -> Encoded(vec (B, d), seq (B, T, d), mask).
+
+    Pre-norm self-attention layers over sinusoidal-position embeddings; ``seq`` is zero at padded
+    steps and ``vec`` is the masked mean of ``seq`` (padded steps never count).
+    """
+
+    def __init__(self, vocab_size: int, d: int, pad_id: int = 0, num_layers: int = 3,
+                 nhead: int = 4, ff: int = 1024, dropout: float = 0.1):
+        super().__init__()
+        self.embed = PositionalTokenEmbedding(vocab_size, d, pad_id, dropout)
+        layer = nn.TransformerEncoderLayer(d, nhead, ff, dropout, batch_first=True,
+                                           norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d),
+                                            enable_nested_tensor=False)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Encoded:
+        mask = mask.bool()
+        states = self.layers(self.embed(ids), src_key_padding_mask=~attendable(mask))
+        states = states * mask.unsqueeze(-1)
+        vec = states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        return Encoded(vec=vec, seq=states, mask=mask)

@@ -1,0 +1,5 @@
+"""Fusion methods. ``base.py`` holds the contract; one file per method."""
+
+from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
+
+__all__ = ["Encoded", "Fusion", "FusionOutput"]

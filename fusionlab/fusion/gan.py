@@ -1,0 +1,103 @@
+"""GAN-Fusion (Sahu & Vechtomova, 2021), implemented without the published code's bugs.
+
+For every target modality t (one head each):
+  z_g  = G_t(z_t + ε), ε ~ N(0, noise_std²) during training        generator, (B, d)
+  z_tr = AutoFusion over the other modalities (with its recon loss)  "real" sample, (B, d)
+  D_t learns to call z_tr real and z_g fake; G_t learns to fool D_t.
+Fused vector: ReLU(L2(tanh(L1 [z_g^1; ...; z_g^M]))) (B, d_out).
+
+Training (driven by the task module, manual optimization):
+  generator/task step: task + recon_weight·recon + adv_weight·BCE(D(z_g), real), every parameter but D's;
+  discriminator step: :meth:`discriminator_loss` on that step's *detached* z_tr and z_g, only D stepped.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fusionlab.errors import ConfigError
+from fusionlab.fusion.auto import AutoEncoderFusion
+from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
+from fusionlab.fusion.mlp import bn_leaky_stack, compressor
+
+
+class GANHead(nn.Module):
+    """Generator, complementary AutoFusion and discriminator for one target modality."""
+
+    def __init__(self, d: int, n_complementary: int):
+        super().__init__()
+        self.generator = bn_leaky_stack([d, 2 * d, 2 * d], d)
+        self.complementary = AutoEncoderFusion(n_complementary * d, d)
+        self.discriminator = bn_leaky_stack([d, d, d], 1)
+
+
+class GANFusion(Fusion):
+    """dict of Encoded (vec (B, d_in)) -> FusionOutput(z (B, d_out), losses {"recon", "adv_g"},
+    extras {"z_real": (B, M, d_in), "z_fake": (B, M, d_in)} for latent-space plots)."""
+
+    def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 1.0,
+                 adv_weight: float = 1.0, noise_std: float = 0.01):
+        super().__init__(modalities, d_in, d_out,
+                         loss_weights={"recon": recon_weight, "adv_g": adv_weight})
+        if len(self.modalities) < 2:
+            raise ConfigError(
+                f"fusion=gan needs at least two modalities, the dataset gives {self.modalities}; "
+                "enable a second modality (e.g. dataset.features=avgpool) or use fusion=text_only")
+        self.noise_std = float(noise_std)
+        m = len(self.modalities)
+        self.heads = nn.ModuleDict({t: GANHead(d_in, m - 1) for t in self.modalities})
+        self.fuse = compressor(m * d_in, d_out)
+
+    def _complement(self, encoded: dict[str, Encoded], target: str) -> Tensor:
+        return torch.cat([encoded[m].vec for m in self.modalities if m != target], dim=-1)
+
+    def _real_and_fake(self, encoded: dict[str, Encoded], target: str):
+        head = self.heads[target]
+        z_t = encoded[target].vec
+        if self.training and self.noise_std > 0:
+            z_t = z_t + self.noise_std * torch.randn_like(z_t)
+        z_g = head.generator(z_t)
+        z_tr, recon = head.complementary(self._complement(encoded, target))
+        return z_tr, z_g, recon
+
+    def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
+        fakes, reals, recons, advs = [], [], [], []
+        for t in self.modalities:
+            z_tr, z_g, recon = self._real_and_fake(encoded, t)
+            logits = self.heads[t].discriminator(z_g)
+            advs.append(F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)))
+            fakes.append(z_g)
+            reals.append(z_tr)
+            recons.append(recon)
+        z = self.fuse(torch.cat(fakes, dim=-1))
+        return FusionOutput(
+            z=z,
+            losses={"recon": torch.stack(recons).mean(), "adv_g": torch.stack(advs).mean()},
+            extras={"z_real": torch.stack(reals, 1).detach(), "z_fake": torch.stack(fakes, 1).detach()},
+        )
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [p for h in self.heads.values() for p in h.discriminator.parameters()]
+
+    def discriminator_loss(self, encoded: dict[str, Encoded], out: FusionOutput | None = None) -> Tensor:
+        """Mean over heads of BCE(D(z_tr), real) + BCE(D(z_g), fake) on detached z_tr and z_g.
+
+        ``out``: this step's forward output; its extras (already detached) are reused, so the
+        generator runs once per step. Without it, z_tr and z_g are recomputed under no_grad.
+        """
+        if out is not None and "z_real" in out.extras:
+            reals, fakes = out.extras["z_real"].detach(), out.extras["z_fake"].detach()
+        else:
+            with torch.no_grad():
+                pairs = [self._real_and_fake(encoded, t)[:2] for t in self.modalities]
+            reals = torch.stack([p[0] for p in pairs], 1)
+            fakes = torch.stack([p[1] for p in pairs], 1)
+        losses = []
+        for i, t in enumerate(self.modalities):
+            d = self.heads[t].discriminator
+            real, fake = d(reals[:, i]), d(fakes[:, i])
+            losses.append(F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                          + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+        return torch.stack(losses).mean()

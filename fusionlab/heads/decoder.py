@@ -1,0 +1,82 @@
+"""The decoder interface the translation task uses, with generation shared by every decoder.
+
+A subclass implements three things:
+
+- ``forward(tgt_in (B, T), z (B, d), memory (B, S, d) | None, memory_mask (B, S) | None)``
+  -> logits (B, T, V): teacher forcing, ``tgt_in`` starts with BOS;
+- ``start(z, memory, memory_mask)`` -> the initial decoding state (dict of batch-first tensors);
+- ``step_logits(tokens (N, t), state)`` -> (next-token logits (N, V), new state).
+
+and inherits :meth:`generate`, which runs :mod:`fusionlab.heads.beam_search` over :meth:`step`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from fusionlab.errors import ConfigError
+from fusionlab.heads.beam_search import State, beam_search, greedy_search
+
+
+def full_memory(z: Tensor, memory: Tensor | None,
+                memory_mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """Fill in an all-True (B, S) mask when ``memory`` comes without one."""
+    if memory is not None and memory_mask is None:
+        memory_mask = torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)
+    return memory, None if memory_mask is None else memory_mask.bool()
+
+
+class Decoder(nn.Module):
+    """Base class: special ids, the log-probability step and batched generation."""
+
+    def __init__(self, vocab_size: int, pad_id: int, bos_id: int, eos_id: int):
+        super().__init__()
+        for name, value in (("pad_id", pad_id), ("bos_id", bos_id), ("eos_id", eos_id)):
+            if not 0 <= value < vocab_size:
+                raise ConfigError(
+                    f"decoder {name}={value} is outside the target vocabulary of size "
+                    f"{vocab_size}; check the dataset's tokenizer special ids")
+        self.vocab_size = vocab_size
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+
+    def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None,
+                memory_mask: Tensor | None) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start(self, z: Tensor, memory: Tensor | None,
+              memory_mask: Tensor | None) -> State:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step_logits(self, tokens: Tensor,
+                    state: State) -> tuple[Tensor, State]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """(N, V) next-token log-probabilities; PAD and BOS are never generated."""
+        logits, state = self.step_logits(tokens, state)
+        banned = torch.tensor([self.pad_id, self.bos_id], device=logits.device)
+        logits = logits.float().index_fill(1, banned, float("-inf"))
+        return torch.log_softmax(logits, dim=-1), state
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None,
+                 max_len: int, beam_size: int = 1,
+                 length_penalty: float = 1.0) -> list[list[int]]:
+        """Token ids per sample without BOS/EOS, at most ``max_len`` generated tokens.
+
+        beam_size=1 is greedy decoding; beam_size>1 is batched beam search with GNMT length
+        penalty alpha=``length_penalty``. Call ``eval()`` first to switch dropout off.
+        """
+        if beam_size < 1 or max_len < 1:
+            raise ConfigError(f"generation needs beam_size >= 1 and max_len >= 1, got "
+                              f"beam_size={beam_size}, max_len={max_len}")
+        common = dict(batch_size=z.shape[0], bos_id=self.bos_id, eos_id=self.eos_id,
+                      pad_id=self.pad_id, max_len=max_len, device=z.device)
+        state = self.start(z, memory, memory_mask)
+        if beam_size == 1:
+            ids, _ = greedy_search(self.step, state, **common)
+        else:
+            ids, _ = beam_search(self.step, state, beam_size=beam_size,
+                                 length_penalty=length_penalty, **common)
+        return ids

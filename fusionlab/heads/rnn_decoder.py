@@ -1,0 +1,133 @@
+"""LSTM/GRU decoder initialized from the fused vector, with optional Luong attention."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from fusionlab.errors import ConfigError
+from fusionlab.heads.beam_search import State
+from fusionlab.heads.decoder import Decoder, full_memory
+
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax over the last dim of scores (B, T, S) where mask (B, S) is True.
+
+    Masked steps get exactly zero weight; a row with no real step gets all zeros.
+    """
+    keep = mask.unsqueeze(1)
+    scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=-1) * keep
+
+
+class LuongAttention(nn.Module):
+    """Luong et al. (2015) "general" attention with the attentional hidden state.
+
+    score(h_t, m_s) = h_t · W m_s; context c_t = Σ_s a_ts m_s; output tanh(W_c [c_t; h_t]).
+    """
+
+    def __init__(self, hidden: int, d_memory: int):
+        super().__init__()
+        self.key = nn.Linear(d_memory, hidden, bias=False)
+        self.combine = nn.Linear(d_memory + hidden, hidden)
+
+    def forward(self, h: Tensor, memory: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
+        """h (B, T, H), memory (B, S, d), keys = key(memory) (B, S, H), mask (B, S) -> (B, T, H)."""
+        weights = masked_softmax(h @ keys.transpose(1, 2), mask)
+        context = weights @ memory
+        return torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
+
+
+class RNNDecoder(Decoder):
+    """Recurrent decoder; its initial hidden (and cell) state is tanh(Linear(z)).
+
+    attention=True: Luong attention over ``memory`` (padded steps get zero weight; without memory
+    it attends over z alone); input_feeding=True also feeds the previous attentional state back as
+    input (Luong et al. 2015), which makes teacher forcing step-by-step instead of one RNN call.
+    attention=False: the paper's decoder, memory is ignored.
+    tie_embeddings: output projection shares the embedding matrix (through Linear(hidden, embed_dim)).
+    """
+
+    def __init__(self, vocab_size: int, d: int, pad_id: int, bos_id: int, eos_id: int,
+                 embed_dim: int = 256, hidden: int | None = None, num_layers: int = 1,
+                 cell: str = "lstm", attention: bool = True, dropout: float = 0.2,
+                 tie_embeddings: bool = False, input_feeding: bool = False):
+        super().__init__(vocab_size, pad_id, bos_id, eos_id)
+        if cell not in _CELLS:
+            raise ConfigError(f"decoder cell must be one of {sorted(_CELLS)}, got {cell!r}")
+        hidden = int(hidden or d)
+        self.hidden, self.num_layers, self.cell = hidden, num_layers, cell
+        self.attention = bool(attention)
+        self.input_feeding = bool(input_feeding and attention)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.dropout = nn.Dropout(dropout)
+        self.init_h = nn.Linear(d, num_layers * hidden)
+        self.init_c = nn.Linear(d, num_layers * hidden) if cell == "lstm" else None
+        rnn_in = embed_dim + (hidden if self.input_feeding else 0)
+        self.rnn = _CELLS[cell](rnn_in, hidden, num_layers=num_layers, batch_first=True,
+                                dropout=dropout if num_layers > 1 else 0.0)
+        self.attn = LuongAttention(hidden, d) if self.attention else None
+        self.bridge = nn.Linear(hidden, embed_dim) if tie_embeddings else nn.Identity()
+        self.out = nn.Linear(embed_dim if tie_embeddings else hidden, vocab_size)
+        if tie_embeddings:
+            self.out.weight = self.embed.weight
+
+    # --- state ---------------------------------------------------------------------------
+    def _initial(self, proj: nn.Linear, z: Tensor) -> Tensor:
+        return torch.tanh(proj(z)).view(z.shape[0], self.num_layers, self.hidden)
+
+    def start(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> State:
+        state = {"h": self._initial(self.init_h, z)}
+        if self.init_c is not None:
+            state["c"] = self._initial(self.init_c, z)
+        if self.attention:
+            memory, memory_mask = full_memory(z, memory, memory_mask)
+            if memory is None:
+                memory = z.unsqueeze(1)
+                memory_mask = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
+            state.update(memory=memory, mask=memory_mask, keys=self.attn.key(memory))
+        if self.input_feeding:
+            state["feed"] = z.new_zeros(z.shape[0], self.hidden)
+        return state
+
+    def _advance(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
+        """Run the RNN over emb (B, T, E) from ``state``: attentional outputs (B, T, H), new state."""
+        if self.input_feeding:  # one step at a time (T == 1)
+            emb = torch.cat([emb, state["feed"].unsqueeze(1)], dim=-1)
+        h0 = state["h"].transpose(0, 1).contiguous()
+        if self.cell == "lstm":
+            out, (h, c) = self.rnn(emb, (h0, state["c"].transpose(0, 1).contiguous()))
+        else:
+            out, h = self.rnn(emb, h0)
+        new = dict(state, h=h.transpose(0, 1))
+        if self.cell == "lstm":
+            new["c"] = c.transpose(0, 1)
+        if self.attention:
+            out = self.attn(out, state["memory"], state["keys"], state["mask"])
+        if self.input_feeding:
+            new["feed"] = out[:, -1]
+        return out, new
+
+    def _project(self, out: Tensor) -> Tensor:
+        return self.out(self.bridge(self.dropout(out)))
+
+    # --- Decoder interface ----------------------------------------------------------------
+    def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
+                memory_mask: Tensor | None = None) -> Tensor:
+        state = self.start(z, memory, memory_mask)
+        emb = self.dropout(self.embed(tgt_in))
+        if self.input_feeding:
+            outs = []
+            for t in range(emb.shape[1]):
+                out, state = self._advance(emb[:, t: t + 1], state)
+                outs.append(out)
+            out = torch.cat(outs, dim=1)
+        else:
+            out, _ = self._advance(emb, state)
+        return self._project(out)
+
+    def step_logits(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        out, state = self._advance(self.dropout(self.embed(tokens[:, -1:])), state)
+        return self._project(out[:, -1]), state

@@ -1,0 +1,196 @@
+"""Shared LightningModule logic: encoders -> fusion -> head, loss assembly, GAN alternation, logging.
+
+Subclasses implement ``build_head()``, ``task_loss(out, encoded, batch)`` and the evaluation
+(``eval_step`` collecting per-sample records, ``eval_metrics`` turning them into numbers).
+
+Hyper-parameters stored in checkpoints are plain containers only (the fusion/head factories are
+ignored), so checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from fusionlab.data.batch import Batch
+from fusionlab.data.spec import DataSpec
+from fusionlab.encoders import build_encoders
+from fusionlab.errors import NumericalError
+from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
+from fusionlab.tasks.gather import gather_unique
+
+
+class FusionTask(L.LightningModule):
+    """data_spec: DataSpec.to_dict(); encoder: conf/encoder options; fusion: partial Fusion factory;
+    optimizer: {lr, weight_decay, betas, d_lr}; grad_clip: max grad norm (0 = off);
+    monitor/monitor_mode: the validation metric that picks the best checkpoint."""
+
+    def __init__(self, data_spec: dict, fusion: Callable[..., Fusion], latent_dim: int = 256,
+                 encoder: dict | None = None, optimizer: dict | None = None, grad_clip: float = 0.0,
+                 monitor: str = "val/loss", monitor_mode: str = "min", nan_policy: str = "stop",
+                 fusion_name: str = ""):
+        super().__init__()
+        self.save_hyperparameters(ignore=["fusion", "decoder", "head"])
+        self.spec = DataSpec.from_dict(data_spec)
+        self.encoders = build_encoders(self.spec, latent_dim, **(encoder or {}))
+        self.fusion: Fusion = fusion(modalities=list(self.spec.modalities), d_in=latent_dim,
+                                     d_out=latent_dim)
+        self.optim_cfg = {"lr": 1e-3, "weight_decay": 0.0, "betas": (0.9, 0.999), "d_lr": None,
+                          **(optimizer or {})}
+        self.grad_clip = float(grad_clip)
+        self.nan_policy = nan_policy
+        self.automatic_optimization = not self.fusion.has_discriminator
+        self._records: list[tuple] = []
+
+    # --- forward pieces -----------------------------------------------------------------------
+    def encode(self, batch: Batch) -> dict[str, Encoded]:
+        return {name: enc(batch.inputs[name], batch.masks.get(name))
+                for name, enc in self.encoders.items()}
+
+    def fuse(self, batch: Batch) -> tuple[dict[str, Encoded], FusionOutput]:
+        encoded = self.encode(batch)
+        return encoded, self.fusion(encoded)
+
+    def task_loss(self, out: FusionOutput, encoded: dict[str, Encoded], batch: Batch) -> Tensor:
+        raise NotImplementedError
+
+    def losses(self, batch: Batch) -> tuple[dict[str, Tensor], FusionOutput, dict[str, Encoded]]:
+        """{"task", aux terms..., "total"} for one batch, plus the fusion output and encodings."""
+        encoded, out = self.fuse(batch)
+        terms = {"task": self.task_loss(out, encoded, batch)}
+        terms.update(out.losses)
+        aux = self.fusion.weighted_loss(out.losses)
+        terms["total"] = terms["task"] if aux is None else terms["task"] + aux
+        return terms, out, encoded
+
+    # --- training -----------------------------------------------------------------------------
+    def _check_finite(self, terms: dict[str, Tensor]) -> bool:
+        bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
+        if not bad:
+            return True
+        if self.nan_policy == "skip":
+            self.log("train/skipped_batches", 1.0, reduce_fx="sum", on_step=False, on_epoch=True)
+            return False
+        raise NumericalError(
+            f"loss term(s) {bad} became non-finite at global step {self.global_step} "
+            f"(epoch {self.current_epoch}); the last good checkpoint is kept. Lower the learning "
+            "rate, check the input data, or set task.nan_policy=skip to skip such batches")
+
+    def _log_terms(self, terms: dict[str, Tensor], stage: str, batch_size: int) -> None:
+        on_step = stage == "train"
+        for k, v in terms.items():
+            name = f"{stage}/loss" if k == "total" else f"{stage}/loss_{k}"
+            self.log(name, v.detach(), on_step=on_step, on_epoch=True, batch_size=batch_size,
+                     prog_bar=(k == "total"), sync_dist=not on_step)
+
+    def training_step(self, batch: Batch, batch_idx: int):
+        terms, out, encoded = self.losses(batch)
+        ok = self._check_finite(terms)
+        if self.automatic_optimization:
+            if ok:
+                self._log_terms(terms, "train", len(batch))
+            return terms["total"] if ok else None
+        opt_g, opt_d = self.optimizers()
+        if not ok:
+            return None
+        # generator/task step: everything except the discriminator
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(terms["total"])
+        if self.grad_clip > 0:
+            self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+        opt_g.step()
+        # discriminator step: detached real/fake latents, only discriminator parameters
+        d_loss = self.fusion.discriminator_loss(encoded, out)
+        terms["d"] = d_loss
+        if self._check_finite({"d": d_loss}):
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+        self._log_terms(terms, "train", len(batch))
+        return None
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
+                                    gradient_clip_algorithm=None):
+        if self.grad_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip,
+                                gradient_clip_algorithm="norm")
+
+    def configure_optimizers(self):
+        cfg = self.optim_cfg
+        kw = dict(lr=cfg["lr"], weight_decay=cfg["weight_decay"], betas=tuple(cfg["betas"]))
+        if self.automatic_optimization:
+            return torch.optim.Adam(self.parameters(), **kw)
+        disc = {id(p) for p in self.fusion.discriminator_parameters()}
+        gen_params = [p for p in self.parameters() if id(p) not in disc]
+        opt_g = torch.optim.Adam(gen_params, **kw)
+        opt_d = torch.optim.Adam(self.fusion.discriminator_parameters(),
+                                 **{**kw, "lr": cfg["d_lr"] or cfg["lr"]})
+        return [opt_g, opt_d]
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def eval_step(self, batch: Batch, out: FusionOutput, encoded: dict[str, Encoded],
+                  stage: str) -> list[tuple]:
+        """Per-sample records (index, ...) for :meth:`eval_metrics`."""
+        raise NotImplementedError
+
+    def eval_metrics(self, records: list[tuple], stage: str) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _eval_batch(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> None:
+        terms, out, encoded = self.losses(batch)
+        self._log_terms(terms, stage, len(batch))
+        self._records.extend((dataloader_idx,) + r for r in self.eval_step(batch, out, encoded, stage))
+
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0):
+        self._eval_batch(batch, "val", dataloader_idx)
+
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0):
+        self._eval_batch(batch, "test", dataloader_idx)
+
+    def on_validation_epoch_start(self) -> None:
+        self._records = []
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        names = self.test_set_names() if stage == "test" else ["val"]
+        by_set: dict[int, list[tuple]] = {}
+        for r in self._records:
+            by_set.setdefault(r[0], []).append(r[1:])
+        self._records = []
+        for idx, name in enumerate(names):
+            records = gather_unique(by_set.get(idx, []))
+            if not records:
+                continue
+            prefix = stage if len(names) == 1 else f"{stage}/{name}"
+            for key, value in self.eval_metrics(records, stage).items():
+                if isinstance(value, float) and math.isfinite(value):
+                    self.log(f"{prefix}/{key}", value, sync_dist=False, rank_zero_only=False,
+                             prog_bar=key in ("bleu", "f1_mean", "mae"))
+            self.log(f"{prefix}/num_samples", float(len(records)))
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def test_set_names(self) -> list[str]:
+        dm = getattr(self.trainer, "datamodule", None)
+        return list(getattr(dm, "test_names", None) or ["test"])
+
+    # --- reporting ----------------------------------------------------------------------------
+    def parameter_counts(self) -> dict[str, int]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        counts = {f"params/encoder_{k}": count(v) for k, v in self.encoders.items()}
+        counts["params/fusion"] = count(self.fusion)
+        counts["params/total"] = count(self)
+        return counts
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["fusionlab"] = {"tokenizer_fingerprint": self.spec.tokenizer_fingerprint,
+                                   "fusion": type(self.fusion).__name__}

@@ -1,0 +1,22 @@
+"""Collect per-sample evaluation records across DDP ranks, exactly once per sample.
+
+Lightning's DistributedSampler pads the evaluation set so every rank gets the same number of
+batches, which repeats a few samples. Every record carries the sample's row index; after gathering,
+duplicates are dropped so metrics are computed over exactly the evaluation set.
+"""
+
+from __future__ import annotations
+
+import torch.distributed as dist
+
+
+def gather_unique(records: list[tuple]) -> list[tuple]:
+    """records: (index, ...) tuples from this rank -> all ranks' records, one per index, by index."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        parts: list = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, records)
+        records = [r for part in parts for r in part]
+    unique = {}
+    for r in records:
+        unique.setdefault(int(r[0]), r)
+    return [unique[i] for i in sorted(unique)]
