@@ -47,7 +47,17 @@ class FusionDataModule(L.LightningDataModule):
             self.load()
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=batch_size, shuffle=shuffle,
+        dataset = self.splits[split]
+        if shuffle and getattr(self, "bucketing", False) and hasattr(dataset, "lengths"):
+            # length-bucketed train batches (fusionlab/data/bucketing.py); Lightning injects its
+            # DistributedSampler into the batch sampler under DDP
+            from fusionlab.data.bucketing import BucketBatchSampler, EpochShuffleSampler
+
+            batch_sampler = BucketBatchSampler(EpochShuffleSampler(len(dataset), self.seed), dataset.lengths,
+                                               batch_size, seed=self.seed)
+            return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.num_workers,
+                              collate_fn=Collator(self.spec), persistent_workers=self.num_workers > 0)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, collate_fn=Collator(self.spec),
                           persistent_workers=self.num_workers > 0)
 

@@ -125,3 +125,21 @@ def require_modalities(modalities: Sequence[str], at_least: int, method: str) ->
     if len(modalities) < at_least:
         raise ConfigError(f"fusion={method} needs at least {at_least} modalities, the dataset gives "
                           f"{list(modalities)}; pick another fusion (e.g. fusion=text_only)")
+
+
+class StepEmbedding(nn.Module):
+    """(B, T, d_in) steps + (B, T) mask -> (B, T, d_model): Linear, ×√d_model, + sine positions.
+
+    Padded steps are zeroed first, so their values cannot reach real steps.
+    """
+
+    def __init__(self, d_in: int, d_model: int, dropout: float = 0.0):
+        super().__init__()
+        self.proj = nn.Linear(d_in, d_model)
+        self.scale = math.sqrt(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, seq: Tensor, mask: Tensor) -> Tensor:
+        x = self.proj(zero_padded(seq, mask)) * self.scale
+        x = x + sinusoidal_positions(x.shape[1], x.shape[2], x.device, x.dtype)
+        return self.dropout(x)

@@ -81,6 +81,11 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(x * y) / denom) if denom > 0 else float("nan")
 
 
+def seven_class(x: np.ndarray) -> np.ndarray:
+    """Sentiment classes -3..3: clip to [-3, 3], then round half to even (as numpy and MulT do)."""
+    return np.round(np.clip(x, -3.0, 3.0))
+
+
 def regression_metrics(pred, target) -> dict[str, float]:
     """MOSI/MOSEI sentiment metrics (MulT's evaluation).
 
@@ -96,12 +101,11 @@ def regression_metrics(pred, target) -> dict[str, float]:
     _same_length(pred, target)
     if not target.size:
         raise DataError("regression metrics need at least one sample")
-    clip = lambda a: np.round(np.clip(a, -3.0, 3.0))  # noqa: E731
     nonzero = target != 0
     return {
         "mae": float(np.mean(np.abs(pred - target))),
         "corr": pearson(pred, target),
-        "acc7": float(np.mean(clip(pred) == clip(target))),
+        "acc7": float(np.mean(seven_class(pred) == seven_class(target))),
         "acc2": accuracy(pred[nonzero] > 0, target[nonzero] > 0),
         "f1": weighted_f1(pred[nonzero] > 0, target[nonzero] > 0),
         "acc2_nonneg": accuracy(pred >= 0, target >= 0),

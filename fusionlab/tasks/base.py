@@ -45,11 +45,13 @@ class FusionTask(L.LightningModule):
         self.nan_policy = nan_policy
         self.automatic_optimization = not self.fusion.has_discriminator
         self._records: list[tuple] = []
+        #: optional (batch) -> inputs dict applied before encoding (eval.py robustness curves)
+        self.input_corruption: Callable[[Batch], dict] | None = None
 
     # --- forward pieces -----------------------------------------------------------------------
     def encode(self, batch: Batch) -> dict[str, Encoded]:
-        return {name: enc(batch.inputs[name], batch.masks.get(name))
-                for name, enc in self.encoders.items()}
+        inputs = batch.inputs if self.input_corruption is None else self.input_corruption(batch)
+        return {name: enc(inputs[name], batch.masks.get(name)) for name, enc in self.encoders.items()}
 
     def fuse(self, batch: Batch) -> tuple[dict[str, Encoded], FusionOutput]:
         encoded = self.encode(batch)
