@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fusionlab.errors import CheckpointError, ConfigError, FusionlabError
 
@@ -69,8 +69,9 @@ def build_model(cfg: DictConfig, spec):
                        fusion_name=fusion_name, _convert_="all")
 
 
-def load_weights(model, ckpt_path: str | Path) -> dict:
-    """Load a fusionlab checkpoint with torch's safe loader (weights_only=True) into ``model``."""
+def read_checkpoint(ckpt_path: str | Path) -> dict:
+    """A Lightning checkpoint read with torch's safe loader (weights_only=True); CheckpointError when
+    it is missing, truncated, a foreign pickle or has no state_dict."""
     import torch
 
     ckpt_path = Path(ckpt_path)
@@ -83,11 +84,16 @@ def load_weights(model, ckpt_path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint {ckpt_path} cannot be read safely ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200]}); it is corrupt or not a fusionlab "
                               "checkpoint: use another checkpoint of the run") from e
-    state = ckpt.get("state_dict")
-    if state is None:
+    if not isinstance(ckpt, dict) or ckpt.get("state_dict") is None:
         raise CheckpointError(f"{ckpt_path} has no state_dict: not a Lightning checkpoint")
-    check_compatible(model, state, ckpt, ckpt_path)
-    model.load_state_dict(state)
+    return ckpt
+
+
+def load_weights(model, ckpt_path: str | Path) -> dict:
+    """Load a fusionlab checkpoint with torch's safe loader (weights_only=True) into ``model``."""
+    ckpt = read_checkpoint(ckpt_path)
+    check_compatible(model, ckpt["state_dict"], ckpt, Path(ckpt_path))
+    model.load_state_dict(ckpt["state_dict"])
     return ckpt
 
 
@@ -131,12 +137,37 @@ def scalar_metrics(callback_metrics: dict, prefixes: tuple[str, ...]) -> dict[st
     return {k: float(v) for k, v in sorted(callback_metrics.items()) if k.startswith(prefixes)}
 
 
-def finish_wandb() -> None:
+def finish_wandb(exit_code: int = 0) -> None:
+    """Close the W&B run of this job (a non-zero exit_code marks it failed)."""
     if "wandb" in sys.modules:
         import wandb
 
         if wandb.run is not None:
-            wandb.finish()
+            wandb.finish(exit_code=exit_code)
+
+
+WANDB_ID_FILE = "wandb_run_id.txt"
+
+
+def attach_wandb_run_id(cfg: DictConfig, resuming: bool) -> str | None:
+    """Give the W&B logger a run id kept in <output_dir>/wandb_run_id.txt: a resumed run reuses it
+    (``resume="allow"``), so a killed-and-resumed job stays one W&B run. Returns the id."""
+    node = OmegaConf.select(cfg, "logger.wandb")
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return None
+    path = Path(cfg.paths.output_dir) / WANDB_ID_FILE
+    run_id = node.get("id") or (path.read_text().strip() if resuming and path.is_file() else "")
+    if not run_id:
+        import secrets
+
+        run_id = secrets.token_hex(4)
+    if launch_rank() == 0:  # DDP workers re-run train() but never open the W&B run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(run_id + "\n")
+    with open_dict(node):
+        node.id = run_id
+        node.resume = "allow"
+    return run_id
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -154,16 +185,94 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(ckpt)
 
 
+def check_resume_checkpoint(model, ckpt_path: str) -> None:
+    """Before Lightning resumes from ``ckpt_path``: readable safely and made by this model."""
+    ckpt = read_checkpoint(ckpt_path)
+    check_compatible(model, ckpt["state_dict"], ckpt, Path(ckpt_path))
+
+
+# --- scale-out: DDP ranks and Hydra sweeps ----------------------------------------------------
+SPAWNING_DDP = ("spawn", "fork", "notebook")  # DDP strategies that start workers inside this process
+
+
+def launch_rank() -> int:
+    """Global rank of this process as set by the launcher (Lightning's ddp children, SLURM); 0 when
+    not yet known (the launching process)."""
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key])
+    return 0
+
+
+def quiet_other_ranks() -> None:
+    """In DDP worker processes (rank > 0), drop log-file handlers: only rank 0 writes <task_name>.log."""
+    if launch_rank() > 0:
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+            root.removeHandler(handler)
+            handler.close()
+
+
+def check_multirun_strategy(cfg: DictConfig) -> None:
+    """Refuse Lightning's subprocess DDP (strategy=ddp) inside a Hydra multirun: it re-executes the
+    command line in every worker, which would re-run the whole sweep there."""
+    if not in_multirun():
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    node = OmegaConf.select(cfg, "trainer.strategy", default=None)
+    if isinstance(node, DictConfig):  # a DDPStrategy node: popen launcher unless start_method says so
+        name = str(node.get("_target_", "")).rsplit(".", 1)[-1].lower()
+        name = f"{name}_{node.get('start_method') or 'popen'}"
+    else:
+        name = str(node or "").lower()
+    devices = OmegaConf.select(cfg, "trainer.devices", default=1)
+    nodes = OmegaConf.select(cfg, "trainer.num_nodes", default=1)
+    one_process = str(devices) in ("1", "[0]") and str(nodes) == "1"
+    launcher = str(OmegaConf.select(HydraConfig.get(), "launcher._target_", default="") or "")
+    if not name.startswith("ddp") or any(k in name for k in SPAWNING_DDP) or one_process \
+            or "SlurmLauncher" in launcher:
+        return
+    raise ConfigError(
+        f"trainer.strategy={node} cannot run inside a Hydra multirun (-m): Lightning's ddp "
+        "re-executes the command line in every worker process, which would re-run the whole sweep "
+        "there. Use trainer=ddp_spawn (processes spawned inside each job), run the jobs without -m, "
+        "or give each job its own processes with hydra/launcher=slurm (one SLURM task per GPU)")
+
+
+def name_sweep_run(cfg: DictConfig) -> None:
+    """In a multirun, the jobs' W&B runs share a group named after the sweep folder (unless
+    logger.wandb.group is set on the command line) and their names end with the job number."""
+    node = OmegaConf.select(cfg, "logger.wandb")
+    if not in_multirun() or not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    explicit = any(o.lstrip("+~").startswith("logger.wandb.group=") for o in hc.overrides.task)
+    with open_dict(node):
+        if not explicit:
+            node.group = Path(hc.sweep.dir).name
+        node.name = f"{node.name}-job{hc.job.num}"
+
+
 # --- train ------------------------------------------------------------------------------------
 def train(cfg: DictConfig) -> float | None:
     """Fit and test one configuration; write metrics.json; return cfg.optimized_metric's value."""
     quiet_environment(cfg)
+    quiet_other_ranks()
+    check_multirun_strategy(cfg)
     import lightning as L
     from hydra.utils import instantiate
 
+    name_sweep_run(cfg)
+    resume = resolve_ckpt_path(cfg) if cfg.get("train", True) else None
     L.seed_everything(cfg.seed, workers=True)
     dm = build_datamodule(cfg.dataset)
     model = build_model(cfg, dm.spec)
+    if resume:
+        check_resume_checkpoint(model, resume)
+    attach_wandb_run_id(cfg, resuming=resume is not None)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -173,7 +282,7 @@ def train(cfg: DictConfig) -> float | None:
     log.info("parameters: %s", counts)
 
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=dm, ckpt_path=resolve_ckpt_path(cfg))
+        trainer.fit(model, datamodule=dm, ckpt_path=resume, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics, ("val/",))
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.get("test", True):
@@ -190,11 +299,24 @@ def train(cfg: DictConfig) -> float | None:
         path = write_metrics(cfg.paths.output_dir, result)
         log.info("metrics written to %s", path)
         print(json.dumps({k: v for k, v in result.items() if k.startswith("test/")}, indent=2))
+    return optimized_value(cfg, trainer, metrics)
+
+
+def optimized_value(cfg: DictConfig, trainer, metrics: dict[str, float]) -> float | None:
+    """cfg.optimized_metric's value for sweepers: the best checkpoint's score when the checkpoint
+    monitors it, else its last value; None when missing or not finite (a sweeper records None as
+    a failed trial and goes on, while NaN stops hydra-optuna-sweeper 1.3.0)."""
+    import math
+
     optimized = cfg.get("optimized_metric")
-    if optimized and trainer.checkpoint_callback and trainer.checkpoint_callback.monitor == optimized \
-            and trainer.checkpoint_callback.best_model_score is not None:
-        return float(trainer.checkpoint_callback.best_model_score)
-    return metrics.get(optimized) if optimized else None
+    if not optimized:
+        return None
+    ckpt = trainer.checkpoint_callback
+    if ckpt is not None and ckpt.monitor == optimized and ckpt.best_model_score is not None:
+        value = float(ckpt.best_model_score)
+    else:
+        value = metrics.get(optimized)
+    return value if value is not None and math.isfinite(value) else None
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -238,18 +360,60 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 
 # --- Hydra mains ------------------------------------------------------------------------------
+ERROR_FILE = "error.json"
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def record_error(cfg: DictConfig, error: BaseException) -> Path | None:
+    """Write {"error_type", "message", "traceback"} to <output_dir>/error.json (None if impossible)."""
+    import traceback
+
+    try:
+        path = Path(cfg.paths.output_dir) / ERROR_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"error_type": type(error).__name__, "message": str(error),
+                                    "traceback": "".join(traceback.format_exception(error))}, indent=2))
+        return path
+    except Exception:  # the output folder itself may be the problem; the error is still printed
+        return None
+
+
+def failed_job_value(cfg: DictConfig) -> None:
+    """What a failed sweep job returns: None. hydra-optuna-sweeper 1.3.0 records a None trial as
+    FAILED and the study goes on (conf/hparams_search sets max_failure_rate: 1.0); NaN would stop
+    the whole sweep (optuna 2.x refuses a NaN value, then the sweeper's retry as FAILED with that
+    value raises)."""
+    return None
+
+
 def run_guarded(fn, cfg: DictConfig):
-    """Run ``fn(cfg)``; user-facing errors become one clear message and a non-zero exit."""
+    """Run ``fn(cfg)``. Any failure is written to <output_dir>/error.json. In a multirun the job is
+    reported as failed and the sweep goes on; a single run exits non-zero, user-facing errors
+    (FusionlabError) as one clear message (the traceback with verbose=true or HYDRA_FULL_ERROR=1)."""
+    exit_code = 0
     try:
         return fn(cfg)
-    except FusionlabError as e:
-        if cfg.get("verbose") or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except Exception as e:
+        exit_code = 1
+        where = record_error(cfg, e)
+        log.error("%s: %s", type(e).__name__, e, exc_info=in_multirun())
+        if in_multirun():
+            print(f"fusionlab: job failed: {type(e).__name__}: {e} (details in {where}); "
+                  "the other jobs go on", file=sys.stderr)
+            return failed_job_value(cfg)
+        if not isinstance(e, FusionlabError) or cfg.get("verbose") \
+                or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"fusionlab: error: {e}", file=sys.stderr)
-        log.error("%s: %s", type(e).__name__, e)
+        print(f"fusionlab: error: {type(e).__name__}: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
-        finish_wandb()
+        finish_wandb(exit_code)
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")

@@ -16,6 +16,10 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+# imported at module level on purpose: Lightning records a BatchSampler subclass's constructor
+# arguments (to re-create it with a DistributedSampler under DDP) only for classes defined
+# before the dataloader hooks run
+from fusionlab.data.bucketing import BucketBatchSampler, EpochShuffleSampler
 from fusionlab.data.collate import Collator
 from fusionlab.data.spec import DataSpec
 
@@ -51,10 +55,9 @@ class FusionDataModule(L.LightningDataModule):
         if shuffle and getattr(self, "bucketing", False) and hasattr(dataset, "lengths"):
             # length-bucketed train batches (fusionlab/data/bucketing.py); Lightning injects its
             # DistributedSampler into the batch sampler under DDP
-            from fusionlab.data.bucketing import BucketBatchSampler, EpochShuffleSampler
-
             batch_sampler = BucketBatchSampler(EpochShuffleSampler(len(dataset), self.seed), dataset.lengths,
-                                               batch_size, seed=self.seed)
+                                               batch_size, seed=self.seed,
+                                               tie_lengths=getattr(dataset, "target_lengths", None))
             return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.num_workers,
                               collate_fn=Collator(self.spec), persistent_workers=self.num_workers > 0)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,

@@ -71,7 +71,13 @@ def save_tokenized_split(folder: Path, src_ids: list[list[int]], tgt_ids: list[l
             "src_ids": datasets.Sequence(datasets.Value("int32")),
             "tgt_ids": datasets.Sequence(datasets.Value("int32")),
             "src_text": datasets.Value("string"), "tgt_text": datasets.Value("string")}))
-    ds.save_to_disk(str(folder / "arrow"))
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        ds.save_to_disk(str(folder / "arrow"))
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
     (folder / META_FILE).write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
 
 

@@ -5,7 +5,7 @@
 pipeline (safe unpickling, -inf cleaning, left padding -> masks) runs without the licensed corpus.
 
 Generation (deterministic from ``data_seed``). Each sample has a hidden sign per modality,
-s_text, s_audio, s_vision in {-1, +1}, and a magnitude a_m ~ U(0.3, 1.5). Every real step of
+s_text, s_audio, s_vision in {-1, +1}, and a magnitude a_m ~ U(0, 1.5). Every real step of
 modality m is ``signal * s_m * a_m * u_m + N_m n + noise * e_t``: u_m is a fixed random unit
 direction (the factor is spread over all D_m features), n (3,) ~ N(0, 1) per sample is a nuisance
 factor along fixed random directions N_m, and e_t ~ N(0, I) is per-step noise, so one step carries
@@ -54,7 +54,7 @@ def emotion_from_signs(s_text: np.ndarray, s_audio: np.ndarray, s_vision: np.nda
 
 
 def make_synthetic_emotion(sizes: dict[str, int], data_seed: int = 0, steps: int = 20,
-                           min_length: int = 8, signal: float = 1.0, noise: float = 1.0,
+                           min_length: int = 8, signal: float = 2.5, noise: float = 1.0,
                            neg_inf_rate: float = 0.005) -> dict:
     """The pickle's content: {'train'|'valid'|'test': {'text', 'audio', 'vision', 'labels', 'id'}}."""
     if not 1 <= min_length <= steps:
@@ -72,7 +72,7 @@ def make_synthetic_emotion(sizes: dict[str, int], data_seed: int = 0, steps: int
         real = np.arange(steps)[None, :] >= (steps - lengths)[:, None]  # (N, T) left padding
         out = {}
         for m, d in FEATURE_DIMS.items():
-            factor = signal * signs[m] * rng.uniform(0.3, 1.5, size=n)             # (N,)
+            factor = signal * signs[m] * rng.uniform(0.0, 1.5, size=n)             # (N,)
             nuisance = rng.standard_normal((n, N_NUISANCE)) @ nuisance_dirs[m]     # (N, D)
             x = (factor[:, None, None] * directions[m] + nuisance[:, None, :]
                  + noise * rng.standard_normal((n, steps, d)))
@@ -110,7 +110,7 @@ class SyntheticEmotionDataModule(IemocapDataModule):
 
     def __init__(self, data_dir: str, train_size: int = 2000, val_size: int = 300,
                  test_size: int = 300, data_seed: int = 0, steps: int = 20, min_length: int = 8,
-                 signal: float = 1.0, noise: float = 1.0, modalities: list[str] | None = None,
+                 signal: float = 2.5, noise: float = 1.0, modalities: list[str] | None = None,
                  batch_size: int = 32, eval_batch_size: int | None = None, num_workers: int = 0,
                  seed: int = 0):
         super().__init__(data_dir, aligned=True, modalities=modalities, batch_size=batch_size,

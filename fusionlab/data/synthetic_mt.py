@@ -3,18 +3,22 @@
 The source (``en``) describes a scene without saying how many subjects there are or what colour
 they are: ``"the dog runs quickly on the wet grass at night"``. The target (``de`` in the file
 names; a made-up but consistent language) states both facts first, maps every other word one to
-one, puts the verb last and makes it agree with the count::
+one, puts the verb last and inflects it for the count (singular, dual, trial, plural)::
 
     en: the dog runs quickly on the wet grass at night
-    de: ruke vasto kemi lupa dar wosi telo nuvekim sa pori     (three green dogs quickly on wet grass run-PL at night)
+    de: gebar peri rurol vomo burotis busofen dekur molasta ginal terepan
+        (three green dog quickly on wet grass run-TRIAL at night)
 
 Count (1-4) and colour (6 values) appear only in the image features: each row of
 ``features/{split}-resnet50-avgpool.npy`` (N, 2048) float16 is a fixed random linear projection of
 the one-hot count, colour and subject, plus Gaussian noise. A model that reads the image can
 reach BLEU 100 (the fused oracle); a text-only model at best guesses the most frequent count and
-colour. :func:`text_only_bleu_ceiling` computes that text-only ceiling with sacreBLEU; it is about
-45-50 BLEU on the default test split (the exact value is printed by
-``scripts/prepare_data.py synthetic_mt``), so a fused model can clearly exceed it.
+colour (and the verb form that follows the count). :func:`text_only_bleu_ceiling` computes that
+text-only ceiling with sacreBLEU: 49.3 BLEU on the default test split (train 5000 / val 300 /
+test 300, ``data_seed=1234``; ``scripts/prepare_data.py synthetic_mt`` prints it; any fixed
+count/colour guess scores 48.8-53.1), against 100 for the fused oracle, so a fused model can
+clearly exceed any text-only one. Vocabulary: 88 source and 138 target words; sentences have 6-11
+words.
 
 The files use the exact Multi30K layout and are read back through the Multi30K loader.
 """
@@ -71,7 +75,7 @@ def _made_up_lexicon() -> dict[str, str]:
 
 
 LEXICON = _made_up_lexicon()
-PLURAL_SUFFIX = "kim"  # the verb agrees with the count: stem for one, stem+kim for more
+COUNT_SUFFIXES = ("", "ne", "ta", "kim")  # the verb agrees with the count (singular, dual, trial, plural)
 
 
 def render_source(noun: str, verb: str, adverb: str | None, prep: str, adjective: str | None,
@@ -99,7 +103,7 @@ def parse_source(sentence: str) -> dict:
 def render_target(parts: dict, count: int, colour: str) -> str:
     """The made-up target sentence for parsed source ``parts`` and the image facts."""
     lx = LEXICON
-    verb = lx[parts["verb"]] + (PLURAL_SUFFIX if count > 1 else "")
+    verb = lx[parts["verb"]] + COUNT_SUFFIXES[count - 1]
     words = [lx[COUNTS[count - 1]], lx[colour], lx[parts["noun"]]]
     words += [lx[parts["adverb"]]] if parts["adverb"] else []
     words += [lx[parts["prep"]]] + ([lx[parts["adjective"]]] if parts["adjective"] else [])
@@ -203,9 +207,10 @@ def text_only_bleu_ceiling(data_dir: str | Path, split: str = TEST_SPLIT) -> dic
     guess = [render_target(parse_source(s), best_count, best_colour) for s in sources]
     oracle = [render_target(parse_source(s), count_of[r.split()[0]], colour_of[r.split()[1]])
               for s, r in zip(sources, refs)]
-    text_only = sacrebleu.corpus_bleu(guess, [refs])
-    return {"text_only": round(text_only.score, 2), "oracle": round(sacrebleu.corpus_bleu(oracle, [refs]).score, 2),
-            "signature": str(sacrebleu.BLEU().get_signature())}
+    bleu = sacrebleu.BLEU()
+    text_only = bleu.corpus_score(guess, [refs]).score
+    return {"text_only": round(text_only, 2), "oracle": round(bleu.corpus_score(oracle, [refs]).score, 2),
+            "signature": str(bleu.get_signature())}
 
 
 class SyntheticMTDataModule(Multi30kDataModule):

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 
 def sinusoidal_positions(length: int, d: int, device=None, dtype=torch.float32) -> Tensor:
-    """(length, d) fixed sinusoidal table (Vaswani et al. 2017): sin on even, cos on odd channels."""
+    """(length, d) fixed sinusoidal table (Vaswani et al. 2017): sin even, cos odd channels."""
     pos = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)
     freq = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32)
                      * (-math.log(10000.0) / d))
@@ -22,8 +22,11 @@ def sinusoidal_positions(length: int, d: int, device=None, dtype=torch.float32) 
 class PositionalTokenEmbedding(nn.Module):
     """ids (B, T) long -> (B, T, d): embedding · sqrt(d) + sinusoidal position, then dropout.
 
-    The position table is computed on demand (no maximum length) and cached as a non-persistent
-    buffer, so checkpoints hold only the embedding matrix.
+    ``start`` is the position of ``ids[:, 0]`` (incremental decoding embeds one step at a time).
+
+    The position table is computed on demand (no maximum length) and cached as a plain attribute,
+    not a buffer: checkpoints hold only the embedding matrix, and DDP never tries to broadcast a
+    table whose length differs between ranks.
     """
 
     def __init__(self, vocab_size: int, d: int, pad_id: int, dropout: float = 0.1):
@@ -35,7 +38,7 @@ class PositionalTokenEmbedding(nn.Module):
         self.d = d
         self.scale = math.sqrt(d)
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("_table", torch.zeros(0, d), persistent=False)
+        self._table: Tensor | None = None
 
     @property
     def weight(self) -> Tensor:
@@ -44,10 +47,11 @@ class PositionalTokenEmbedding(nn.Module):
 
     def positions(self, length: int, like: Tensor) -> Tensor:
         """(length, d) position rows on ``like``'s device and dtype."""
-        if self._table.shape[0] < length or self._table.device != like.device:
+        table = self._table
+        if table is None or table.shape[0] < length or table.device != like.device:
             self._table = sinusoidal_positions(max(length, 64), self.d, device=like.device)
         return self._table[:length].to(like.dtype)
 
-    def forward(self, ids: Tensor) -> Tensor:
+    def forward(self, ids: Tensor, start: int = 0) -> Tensor:
         x = self.embed(ids) * self.scale
-        return self.dropout(x + self.positions(ids.shape[1], x))
+        return self.dropout(x + self.positions(start + ids.shape[1], x)[start:])

@@ -32,7 +32,7 @@ class BottleneckFusion(Fusion):
             raise ConfigError(f"fusion.fusion_start={fusion_start} must be in [0, fusion.layers={layers})")
         if n_bottleneck < 1:
             raise ConfigError(f"fusion.n_bottleneck must be >= 1, got {n_bottleneck}")
-        self.fusion_start = fusion_start
+        self.fusion_start, self.layers = fusion_start, layers
         self.embed = nn.ModuleDict({m: StepEmbedding(d_in, d_model, dropout) for m in self.modalities})
         self.bottleneck = nn.Parameter(torch.randn(n_bottleneck, d_model) * 0.02)
         self.blocks = nn.ModuleDict({
@@ -47,7 +47,7 @@ class BottleneckFusion(Fusion):
         batch = next(iter(h.values())).shape[0]
         b = self.bottleneck.unsqueeze(0).expand(batch, -1, -1)
         b_mask = torch.ones(b.shape[:2], dtype=torch.bool, device=b.device)
-        for layer in range(len(next(iter(self.blocks.values())))):
+        for layer in range(self.layers):
             if layer < self.fusion_start:
                 h = {m: self.blocks[m][layer](h[m], key_mask=steps[m][1]) for m in self.modalities}
                 continue

@@ -52,7 +52,7 @@ class ContextBasedFusion(Fusion):
                                   "(fusion(encoded, texts=...)); this task does not pass them — "
                                   "set fusion.pretrained_text=false")
             first = self.modalities[0]
-            emb = self._sentence_encoder.encode(texts).to(vecs[first].device)
+            emb = self._sentence_encoder.encode(texts, vecs[first].device)
             vecs[first] = vecs[first] + self.text_adapter(emb)
         return vecs
 

@@ -2,9 +2,10 @@
 
 Each modality is projected to size k; for every ordered pair (i, j), the circulant matrix of v_i
 (row r = v_i cyclically shifted by r) multiplies v_j: (circ(v_i) v_j)_r = Σ_n v_i[(n - r) mod k] v_j[n],
-computed with FFTs in O(k log k). The per-pair interactions are averaged and scaled by 1/√k (the paper's 1/k averaging shrinks
-them to O(1/√k); 1/√k keeps unit scale), and a linear layer maps them to d_out. (The paper's second, row-wise ⊙-then-average operation reduces
-to mean(v_i)·v_j for a circulant matrix, so only the matrix-vector product is used.)
+computed with FFTs in O(k log k). The per-pair interactions are averaged and scaled by 1/√k (the
+paper's 1/k averaging shrinks them to O(1/√k); 1/√k keeps unit scale), and a linear layer maps them
+to d_out. (The paper's second, row-wise ⊙-then-average operation reduces to mean(v_i)·v_j for a
+circulant matrix, so only the matrix-vector product is used.)
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ class MemoryFusionNetwork(Fusion):
         lengths = {m: encoded[m].seq.shape[1] for m in self.modalities if encoded[m].seq is not None}
         if len(set(lengths.values())) > 1:
             raise ConfigError(
-                f"fusion=mfn needs aligned sequences but got lengths {lengths}; use the aligned release "
-                f"of the dataset (e.g. iemocap_data.pkl) or a fusion for unaligned sequences (fusion=mult)")
+                f"fusion=mfn needs aligned sequences but got lengths {lengths}; set dataset.aligned=true "
+                f"(the word-aligned release, e.g. iemocap_data.pkl) or use a fusion for unaligned "
+                f"sequences (fusion=mult)")
         length = next(iter(lengths.values()), 1)
         real = [encoded[m].steps()[1] for m in lengths] or [encoded[self.modalities[0]].steps()[1]]
         any_real = torch.stack(real).any(dim=0)

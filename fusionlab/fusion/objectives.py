@@ -16,7 +16,8 @@ def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
 
 
 def central_moment_discrepancy(x: Tensor, y: Tensor, moments: int = 5) -> Tensor:
-    """CMD (Zellinger et al., 2017) between (B, d) samples: ||Δmean|| + Σ_k=2..K ||Δ k-th central moment||."""
+    """CMD (Zellinger et al., 2017) between (B, d) samples:
+    ||Δ mean|| + Σ_{k=2..K} ||Δ k-th central moment||."""
     mx, my = x.mean(0), y.mean(0)
     cx, cy = x - mx, y - my
     total = (mx - my).norm()
@@ -26,7 +27,8 @@ def central_moment_discrepancy(x: Tensor, y: Tensor, moments: int = 5) -> Tensor
 
 
 def orthogonality(shared: Tensor, private: Tensor) -> Tensor:
-    """||Ŝᵀ P̂||_F² / B for (B, h) batches, rows centred over the batch and L2-normalised."""
-    s = F.normalize(shared - shared.mean(0), dim=-1)
-    p = F.normalize(private - private.mean(0), dim=-1)
-    return (s.t() @ p).pow(2).sum() / shared.shape[0]
+    """||Ŝᵀ P̂||_F² / (h_s·h_p) for (B, h) batches whose feature columns are centred and L2-normalised
+    over the batch: the mean squared correlation between shared and private features (0 = orthogonal)."""
+    s = F.normalize(shared - shared.mean(0), dim=0)
+    p = F.normalize(private - private.mean(0), dim=0)
+    return (s.t() @ p).pow(2).mean()

@@ -32,6 +32,9 @@ class FrozenSentenceEncoder:
         self.dim = MINILM_DIM
 
     @torch.no_grad()
-    def encode(self, sentences: list[str]) -> Tensor:
+    def encode(self, sentences: list[str], device: torch.device | str | None = None) -> Tensor:
+        """(B, 384) on ``device`` (the model follows it on first use, e.g. onto the GPU)."""
+        if device is not None and self.model.device != torch.device(device):
+            self.model.to(device)
         return self.model.encode(list(sentences), convert_to_tensor=True, normalize_embeddings=True,
-                                 show_progress_bar=False).float()
+                                 show_progress_bar=False).float().clone()  # leave inference mode

@@ -19,7 +19,7 @@ from fusionlab.errors import ConfigError
 from fusionlab.heads.beam_search import State, beam_search, greedy_search
 
 
-def full_memory(z: Tensor, memory: Tensor | None,
+def full_memory(memory: Tensor | None,
                 memory_mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
     """Fill in an all-True (B, S) mask when ``memory`` comes without one."""
     if memory is not None and memory_mask is None:

@@ -47,7 +47,8 @@ class RNNDecoder(Decoder):
     it attends over z alone); input_feeding=True also feeds the previous attentional state back as
     input (Luong et al. 2015), which makes teacher forcing step-by-step instead of one RNN call.
     attention=False: the paper's decoder, memory is ignored.
-    tie_embeddings: output projection shares the embedding matrix (through Linear(hidden, embed_dim)).
+    tie_embeddings: the output projection shares the embedding matrix (after a
+    Linear(hidden, embed_dim)).
     """
 
     def __init__(self, vocab_size: int, d: int, pad_id: int, bos_id: int, eos_id: int,
@@ -83,7 +84,7 @@ class RNNDecoder(Decoder):
         if self.init_c is not None:
             state["c"] = self._initial(self.init_c, z)
         if self.attention:
-            memory, memory_mask = full_memory(z, memory, memory_mask)
+            memory, memory_mask = full_memory(memory, memory_mask)
             if memory is None:
                 memory = z.unsqueeze(1)
                 memory_mask = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
@@ -93,7 +94,7 @@ class RNNDecoder(Decoder):
         return state
 
     def _advance(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
-        """Run the RNN over emb (B, T, E) from ``state``: attentional outputs (B, T, H), new state."""
+        """RNN over emb (B, T, E) from ``state`` -> attentional outputs (B, T, H), new state."""
         if self.input_feeding:  # one step at a time (T == 1)
             emb = torch.cat([emb, state["feed"].unsqueeze(1)], dim=-1)
         h0 = state["h"].transpose(0, 1).contiguous()

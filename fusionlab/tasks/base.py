@@ -142,16 +142,18 @@ class FusionTask(L.LightningModule):
     def eval_metrics(self, records: list[tuple], stage: str) -> dict[str, float]:
         raise NotImplementedError
 
-    def _eval_batch(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> None:
+    def _eval_batch(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> FusionOutput:
         terms, out, encoded = self.losses(batch)
         self._log_terms(terms, stage, len(batch))
         self._records.extend((dataloader_idx,) + r for r in self.eval_step(batch, out, encoded, stage))
+        return out
 
-    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0):
-        self._eval_batch(batch, "val", dataloader_idx)
+    # the FusionOutput goes to callbacks' on_*_batch_end (latent-space plots, confusion matrices)
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> FusionOutput:
+        return self._eval_batch(batch, "val", dataloader_idx)
 
-    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0):
-        self._eval_batch(batch, "test", dataloader_idx)
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> FusionOutput:
+        return self._eval_batch(batch, "test", dataloader_idx)
 
     def on_validation_epoch_start(self) -> None:
         self._records = []
@@ -169,11 +171,13 @@ class FusionTask(L.LightningModule):
             if not records:
                 continue
             prefix = stage if len(names) == 1 else f"{stage}/{name}"
+            # every rank computed the same numbers from the gathered records: sync_dist averages
+            # identical values (it keeps Lightning from warning about unsynchronized epoch metrics)
             for key, value in self.eval_metrics(records, stage).items():
                 if isinstance(value, float) and math.isfinite(value):
-                    self.log(f"{prefix}/{key}", value, sync_dist=False, rank_zero_only=False,
+                    self.log(f"{prefix}/{key}", value, sync_dist=True,
                              prog_bar=key in ("bleu", "f1_mean", "mae"))
-            self.log(f"{prefix}/num_samples", float(len(records)))
+            self.log(f"{prefix}/num_samples", float(len(records)), sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")

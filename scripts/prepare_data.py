@@ -1,0 +1,132 @@
+"""Prepare a dataset once: check the download, build tokenizers and caches, print a summary.
+
+    python scripts/prepare_data.py multi30k --data-dir data/multi30k [--set tgt_lang=fr features=none]
+    python scripts/prepare_data.py synthetic_mt --data-dir data/synthetic_mt
+
+``--set key=value`` passes DataModule options (the ``dataset.*`` keys of conf/dataset/<name>.yaml;
+values are parsed as YAML). Each dataset is one entry of :data:`PREPARERS`: a function taking the
+parsed arguments and returning a JSON-serializable summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["a=1", "b=[x, y]"]`` -> ``{"a": 1, "b": ["x", "y"]}`` (values parsed as YAML)."""
+    import yaml
+
+    from fusionlab.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: use key=value, e.g. --set tgt_lang=fr")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def percentiles(lengths: np.ndarray) -> dict:
+    q = np.percentile(lengths, [50, 90, 99]) if len(lengths) else [0, 0, 0]
+    return {"mean": round(float(np.mean(lengths)), 2) if len(lengths) else 0.0,
+            "p50": int(q[0]), "p90": int(q[1]), "p99": int(q[2]), "max": int(lengths.max(initial=0))}
+
+
+def translation_summary(dm) -> dict:
+    """Splits, sizes, vocabulary, length percentiles, train padding ratio with/without bucketing."""
+    from fusionlab.data.bucketing import bucketed_batches, padding_ratio, random_batches
+
+    train = dm.splits["train"]
+    summary = {"dataset": dm.dataset_name, "data_dir": dm.data_dir, "src_lang": dm.src_lang,
+               "tgt_lang": dm.tgt_lang, "tokenizer": dm.tokenizer_kind,
+               "src_vocab": dm.src_tokenizer.vocab_size, "tgt_vocab": dm.tgt_tokenizer.vocab_size,
+               "fingerprint": dm.spec.tokenizer_fingerprint,
+               "modalities": {k: f"{m.kind}({m.dim})" for k, m in dm.spec.modalities.items()},
+               "splits": {}}
+    for name, ds in dm.splits.items():
+        summary["splits"][name] = {"n": len(ds), "src_len": percentiles(ds.lengths),
+                                   "tgt_len": percentiles(ds.target_lengths - 2)}
+    bs = dm.batch_size
+    summary["padding_ratio_src"] = {
+        "batch_size": bs,
+        "random": round(padding_ratio(random_batches(len(train), bs, dm.seed), train.lengths), 4),
+        "bucketed": round(padding_ratio(bucketed_batches(train.lengths, bs, dm.seed), train.lengths), 4)}
+    return summary
+
+
+def prepare_translation(module_cls, args: argparse.Namespace, **defaults) -> dict:
+    options = {**defaults, **parse_sets(args.set)}
+    if args.cache_dir:
+        options["cache_dir"] = args.cache_dir
+    dm = module_cls(args.data_dir, **options)
+    dm.prepare_data()
+    dm.setup("fit")
+    return translation_summary(dm)
+
+
+def prepare_multi30k(args: argparse.Namespace) -> dict:
+    from fusionlab.data.multi30k import Multi30kDataModule
+
+    return prepare_translation(Multi30kDataModule, args)
+
+
+def prepare_synthetic_mt(args: argparse.Namespace) -> dict:
+    from fusionlab.data.synthetic_mt import SyntheticMTDataModule, text_only_bleu_ceiling
+
+    summary = prepare_translation(SyntheticMTDataModule, args)
+    summary["bleu_ceiling"] = text_only_bleu_ceiling(args.data_dir)
+    return summary
+
+
+PREPARERS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "multi30k": prepare_multi30k,
+    "synthetic_mt": prepare_synthetic_mt,
+}
+
+
+def print_summary(summary: dict) -> None:
+    splits = summary.pop("splits", {})
+    for key, value in summary.items():
+        print(f"{key:>18}: {value}")
+    if splits:
+        print(f"\n{'split':<18}{'n':>8}  {'src len mean/p50/p90/p99/max':<32}{'tgt len mean/p50/p90/p99/max'}")
+        for name, s in splits.items():
+            fmt = lambda d: f"{d['mean']}/{d['p50']}/{d['p90']}/{d['p99']}/{d['max']}"  # noqa: E731
+            print(f"{name:<18}{s['n']:>8}  {fmt(s['src_len']):<32}{fmt(s['tgt_len'])}")
+    summary["splits"] = splits
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fusionlab.errors import FusionlabError
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", choices=sorted(PREPARERS))
+    parser.add_argument("--data-dir", required=True, help="the dataset folder (release root)")
+    parser.add_argument("--cache-dir", default=None, help="tokenizer/tokenized-split cache folder")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="DataModule options")
+    parser.add_argument("--json", default=None, help="also write the summary to this JSON file")
+    args = parser.parse_args(argv)
+    try:
+        summary = PREPARERS[args.dataset](args)
+    except FusionlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print_summary(summary)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
