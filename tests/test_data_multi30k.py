@@ -126,7 +126,8 @@ def test_avgpool_features_are_a_vector_modality(tmp_path):
 
 
 def test_res4frelu_features_are_196_steps_of_1024(tmp_path):
-    root = make_release(tmp_path / "m30k", features="res4frelu", sizes={"train": 6, "val": 3, "test_2016_flickr": 2})
+    root = make_release(tmp_path / "m30k", features="res4frelu",
+                        sizes={"train": 6, "val": 3, "test_2016_flickr": 2})
     dm = module(root, features="res4frelu", batch_size=2)
     assert dm.spec.modalities["image"].kind == SEQUENCE and dm.spec.modalities["image"].dim == 1024
     arr = np.load(root / "features" / "val-resnet50-res4frelu.npy")

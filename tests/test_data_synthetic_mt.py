@@ -58,7 +58,8 @@ def test_image_features_carry_count_and_colour(tmp_path):
     def facts(split):
         tgt = read_split(root, split).tgt
         x = np.load(root / f"features/{split}-resnet50-avgpool.npy").astype(np.float64)
-        return x, np.array([count_of[t.split()[0]] for t in tgt]), np.array([colour_of[t.split()[1]] for t in tgt])
+        counts = np.array([count_of[t.split()[0]] for t in tgt])
+        return x, counts, np.array([colour_of[t.split()[1]] for t in tgt])
 
     x, counts, colours = facts("train")
     xt, counts_t, colours_t = facts("test_2016_flickr")

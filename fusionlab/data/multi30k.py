@@ -174,7 +174,8 @@ class FeatureArray:
         row_shape, _, _ = FEATURE_KINDS[features]
         arr = self._open()
         if arr.ndim != 1 + len(row_shape) or tuple(arr.shape[1:]) != row_shape:
-            raise DataError(f"{self.path}: shape {tuple(arr.shape)}, expected (N, {', '.join(map(str, row_shape))}) "
+            expected = ", ".join(map(str, row_shape))
+            raise DataError(f"{self.path}: shape {tuple(arr.shape)}, expected (N, {expected}) "
                             f"for features={features}; check dataset.features / feature_pattern")
         if arr.dtype.kind != "f":
             raise DataError(f"{self.path}: dtype {arr.dtype}, expected float16/float32 features")
@@ -221,7 +222,8 @@ class Multi30kSplit:
     files: list[Path] = field(default_factory=list)
 
 
-def split_files(data_dir: str | Path, split: str, src_lang: str, tgt_lang: str, fmt: str = "auto") -> list[Path]:
+def split_files(data_dir: str | Path, split: str, src_lang: str, tgt_lang: str,
+                fmt: str = "auto") -> list[Path]:
     """The text files (and image list) a split is read from; raises DataError when one is missing."""
     fmt = detect_format(data_dir, fmt)
     if fmt == "jsonl":
@@ -392,7 +394,9 @@ class Multi30kDataModule(FusionDataModule):
         for split in self.split_names:
             cached = load_tokenized_split(self.build_split_cache(split, src_tok, tgt_tok))
             n = len(cached["tgt_text"])
-            feats = None if self.features == "none" else FeatureArray(self.feature_path(split), self.features, n)
+            feats = None
+            if self.features != "none":
+                feats = FeatureArray(self.feature_path(split), self.features, n)
             self.splits[split] = TokenizedSplit(cached, tgt_tok.bos_id, tgt_tok.eos_id, feats,
                                                 feature_name=self.image_modality,
                                                 text_name=self.text_modality)
@@ -400,7 +404,8 @@ class Multi30kDataModule(FusionDataModule):
         if self.features != "none":
             _, kind, dim = FEATURE_KINDS[self.features]
             modalities[self.image_modality] = ModalitySpec(kind, dim)
-        fingerprint = src_tok.fingerprint if self.joint_vocab else f"{src_tok.fingerprint}-{tgt_tok.fingerprint}"
+        fingerprint = (src_tok.fingerprint if self.joint_vocab
+                       else f"{src_tok.fingerprint}-{tgt_tok.fingerprint}")
         self.spec = DataSpec(task=TRANSLATION, modalities=modalities, tgt_vocab_size=tgt_tok.vocab_size,
                              pad_id=tgt_tok.pad_id, bos_id=tgt_tok.bos_id, eos_id=tgt_tok.eos_id,
                              tokenizer_fingerprint=fingerprint)

@@ -227,7 +227,8 @@ class SyntheticMTDataModule(Multi30kDataModule):
                  noise: float = 1.0, tokenizer: str = "word", min_count: int = 1,
                  features: str = "avgpool", test_sets=(TEST_SPLIT,), src_lang: str = "en",
                  tgt_lang: str = "de", max_len: int = 32, **kwargs):
-        self.sizes = {str(k): int(v) for k, v in dict(sizes or {"train": 5000, "val": 300, TEST_SPLIT: 300}).items()}
+        sizes = dict(sizes or {"train": 5000, "val": 300, TEST_SPLIT: 300})
+        self.sizes = {str(k): int(v) for k, v in sizes.items()}
         self.data_seed, self.noise = int(data_seed), float(noise)
         super().__init__(data_dir, tokenizer=tokenizer, min_count=min_count, features=features,
                          test_sets=test_sets, src_lang=src_lang, tgt_lang=tgt_lang, max_len=max_len, **kwargs)
