@@ -38,7 +38,8 @@ def test_user_error_is_one_message_and_exit_1_traceback_only_on_request(tmp_path
 def test_multirun_records_the_failed_job_and_finishes_the_others(tmp_path, searchpath):
     sweep = tmp_path / "sweep"
     proc = run_train("none", "-m", searchpath, *TINY, "fusion=concat", "logger=none", "trainer.max_epochs=1",
-                     "task.optimizer.lr=-1,0.001", f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=job${hydra.job.num}")
+                     "task.optimizer.lr=-1,0.001", f"hydra.sweep.dir={sweep}",
+                     "hydra.sweep.subdir=job${hydra.job.num}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     error = json.loads((sweep / "job0" / ERROR_FILE).read_text())
     assert error["error_type"] == "ValueError" and "learning rate" in error["message"]

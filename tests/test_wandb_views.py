@@ -52,6 +52,7 @@ def classification_views(tmp_path_factory):
     return trainer, model, callbacks, out
 
 
+@pytest.mark.slow
 def test_confusion_matrices_cover_the_test_set_and_agree_with_the_metrics(classification_views):
     trainer, model, (confusion, _), out = classification_views
     n_test = int(trainer.callback_metrics["test/num_samples"])
@@ -63,6 +64,7 @@ def test_confusion_matrices_cover_the_test_set_and_agree_with_the_metrics(classi
     assert (out / "plots" / "test_confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_latent_projections_of_fused_and_gan_vectors(classification_views):
     trainer, model, (_, latent), out = classification_views
     assert latent.projections["fused"].shape == (50, 2)

@@ -36,7 +36,8 @@ class DiscriminatorCollapseMonitor(L.Callback):
             raise ConfigError(f"callbacks.discriminator_collapse.action={action!r}: use one of {ACTIONS}")
         if int(patience) < 1:
             raise ConfigError(f"callbacks.discriminator_collapse.patience={patience}: use an integer >= 1")
-        self.metric, self.threshold, self.patience, self.action = metric, float(threshold), int(patience), action
+        self.metric, self.threshold = metric, float(threshold)
+        self.patience, self.action = int(patience), action
         self.streak = 0
         self.reported = False
 
@@ -52,9 +53,9 @@ class DiscriminatorCollapseMonitor(L.Callback):
         self.streak += 1
         if self.streak < self.patience or self.reported:
             return
-        message = (f"discriminator collapse: {self.metric} < {self.threshold:g} for {self.streak} consecutive "
-                   f"steps (global step {trainer.global_step}); the generator gets no adversarial signal. "
-                   "Lower task.optimizer.d_lr or raise fusion.adv_weight")
+        message = (f"discriminator collapse: {self.metric} < {self.threshold:g} for {self.streak} "
+                   f"consecutive steps (global step {trainer.global_step}); the generator gets no "
+                   "adversarial signal. Lower task.optimizer.d_lr or raise fusion.adv_weight")
         if self.action == "stop":
             raise NumericalError(message)
         self.reported = True

@@ -8,12 +8,19 @@ from fusionlab.encoders.rnn import MaskedBiRNN
 from fusionlab.fusion.base import Encoded
 
 
-class VectorEncoder(nn.Module):
-    """x (B, D) -> Encoded(vec (B, d)): Linear + ReLU + dropout (the paper projects to 256)."""
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
-    def __init__(self, in_dim: int, d: int, dropout: float = 0.2):
+
+class VectorEncoder(nn.Module):
+    """x (B, D) -> Encoded(vec (B, d)): Linear + activation + dropout (the paper projects to 256).
+
+    tanh (default) keeps feature latents in the same bounded range as the RNN text states, so no
+    modality dominates a fusion by scale alone and reconstruction losses stay comparable.
+    """
+
+    def __init__(self, in_dim: int, d: int, dropout: float = 0.2, activation: str = "tanh"):
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(in_dim, d), nn.ReLU(), nn.Dropout(dropout))
+        self.proj = nn.Sequential(nn.Linear(in_dim, d), ACTIVATIONS[activation](), nn.Dropout(dropout))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Encoded:
         return Encoded(vec=self.proj(x.float()))
@@ -23,11 +30,11 @@ class SequenceEncoder(nn.Module):
     """x (B, T, D), mask (B, T) -> Encoded(vec (B, d), seq (B, T, d), mask).
 
     pooling="rnn": a bidirectional RNN, vec = final states summed.
-    pooling="mean": per-step Linear + ReLU, vec = masked mean (padded steps never count).
+    pooling="mean": per-step Linear + activation, vec = masked mean (padded steps never count).
     """
 
     def __init__(self, in_dim: int, d: int, pooling: str = "rnn", dropout: float = 0.2,
-                 cell: str = "lstm"):
+                 cell: str = "lstm", activation: str = "tanh"):
         super().__init__()
         if pooling not in ("rnn", "mean"):
             raise ValueError(f"encoder pooling must be 'rnn' or 'mean', got {pooling!r}")
@@ -36,7 +43,7 @@ class SequenceEncoder(nn.Module):
         if pooling == "rnn":
             self.rnn = MaskedBiRNN(in_dim, d, cell=cell)
         else:
-            self.proj = nn.Sequential(nn.Linear(in_dim, d), nn.ReLU())
+            self.proj = nn.Sequential(nn.Linear(in_dim, d), ACTIVATIONS[activation]())
 
     def forward(self, x: Tensor, mask: Tensor) -> Encoded:
         x = self.dropout(x.float())

@@ -3,6 +3,7 @@
 For every target modality t (one head each):
   z_g  = G_t(z_t + ε), ε ~ N(0, noise_std²) during training        generator, (B, d)
   z_tr = AutoFusion over the other modalities (with its recon loss)  "real" sample, (B, d)
+         (``detach_target``: see fusionlab/fusion/auto.py)
   D_t learns to call z_tr real and z_g fake; G_t learns to fool D_t.
 Fused vector: ReLU(L2(tanh(L1 [z_g^1; ...; z_g^M]))) (B, d_out).
 
@@ -26,10 +27,10 @@ from fusionlab.fusion.mlp import bn_leaky_stack, compressor
 class GANHead(nn.Module):
     """Generator, complementary AutoFusion and discriminator for one target modality."""
 
-    def __init__(self, d: int, n_complementary: int):
+    def __init__(self, d: int, n_complementary: int, detach_target: bool = True):
         super().__init__()
         self.generator = bn_leaky_stack([d, 2 * d, 2 * d], d)
-        self.complementary = AutoEncoderFusion(n_complementary * d, d)
+        self.complementary = AutoEncoderFusion(n_complementary * d, d, detach_target)
         self.discriminator = bn_leaky_stack([d, d, d], 1)
 
 
@@ -38,7 +39,7 @@ class GANFusion(Fusion):
     extras {"z_real": (B, M, d_in), "z_fake": (B, M, d_in)} for latent-space plots)."""
 
     def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 1.0,
-                 adv_weight: float = 1.0, noise_std: float = 0.01):
+                 adv_weight: float = 1.0, noise_std: float = 0.01, detach_target: bool = True):
         super().__init__(modalities, d_in, d_out,
                          loss_weights={"recon": recon_weight, "adv_g": adv_weight})
         if len(self.modalities) < 2:
@@ -47,7 +48,7 @@ class GANFusion(Fusion):
                 "enable a second modality (e.g. dataset.features=avgpool) or use fusion=text_only")
         self.noise_std = float(noise_std)
         m = len(self.modalities)
-        self.heads = nn.ModuleDict({t: GANHead(d_in, m - 1) for t in self.modalities})
+        self.heads = nn.ModuleDict({t: GANHead(d_in, m - 1, detach_target) for t in self.modalities})
         self.fuse = compressor(m * d_in, d_out)
 
     def _complement(self, encoded: dict[str, Encoded], target: str) -> Tensor:

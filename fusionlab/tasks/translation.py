@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -35,11 +36,20 @@ class TranslationTask(FusionTask):
         self.samples: list[dict] = []  # last evaluation's first sentences, for the samples table
 
     def memory(self, out: FusionOutput, encoded: dict[str, Encoded]) -> tuple[Tensor | None, Tensor | None]:
-        """(B, S, d) states the decoder attends to, and their (B, S) mask."""
+        """(B, 1 + S, d) states the decoder attends to, and their (B, 1 + S) mask: the fused vector z
+        as step 0 (so the fusion stays visible at every decoding step, not only in the initial
+        state), then the fusion's memory if it has one, else the ``attend`` modality's states."""
         if out.memory is not None:
-            return out.memory, out.memory_mask
-        first = self.attend if self.attend in encoded else next(iter(encoded))
-        return encoded[first].seq, encoded[first].mask
+            seq, mask = out.memory, out.memory_mask
+        else:
+            first = self.attend if self.attend in encoded else next(iter(encoded))
+            seq, mask = encoded[first].seq, encoded[first].mask
+        if seq is None:
+            return None, None
+        if mask is None:
+            mask = torch.ones(seq.shape[:2], dtype=torch.bool, device=seq.device)
+        z_step = torch.ones_like(mask[:, :1])
+        return torch.cat([out.z.unsqueeze(1), seq], 1), torch.cat([z_step, mask], 1)
 
     def task_loss(self, out: FusionOutput, encoded: dict[str, Encoded], batch: Batch) -> Tensor:
         memory, memory_mask = self.memory(out, encoded)

@@ -57,11 +57,13 @@ class ThroughputMeter(L.Callback):
                                               "samples_per_s": self.samples / seconds}))
 
 
-def measure(trainer: str, processes: int, args, workdir: Path) -> dict:
-    """One train.py run; its ThroughputMeter result plus the run's wall time."""
+def measure(trainer: str, processes: int, args, workdir: Path, threads: int | None = None) -> dict:
+    """One train.py run; its ThroughputMeter result plus the run's wall time. threads: torch threads
+    per process (OMP_NUM_THREADS); None keeps torch's default (all cores; Lightning gives each CPU
+    DDP worker cores / processes)."""
     if args.global_batch % processes:
         raise SystemExit(f"--global-batch {args.global_batch} must be divisible by {processes} processes")
-    out = workdir / f"{trainer}-{processes}.json"
+    out = workdir / f"{trainer}-{processes}-{threads}.json"
     cmd = [sys.executable, "train.py", f"trainer={trainer}", f"trainer.devices={processes}",
            f"dataset={args.dataset}", f"fusion={args.fusion}", f"latent_dim={args.latent_dim}",
            f"dataset.batch_size={args.global_batch // processes}", "trainer.max_epochs=1",
@@ -69,17 +71,19 @@ def measure(trainer: str, processes: int, args, workdir: Path) -> dict:
            "test=false", "logger=none", "callbacks.progress_bar=null",
            "+callbacks.throughput._target_=scripts.bench.ddp.ThroughputMeter",
            f"+callbacks.throughput.out={out}", f"+callbacks.throughput.warmup={args.warmup}",
-           f"hydra.run.dir={workdir / f'run-{trainer}-{processes}'}"]
+           f"hydra.run.dir={workdir / f'run-{trainer}-{processes}-{threads}'}"]
     if args.data_dir:
         cmd.append(f"paths.data_dir={args.data_dir}")
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0 or not out.is_file():
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return {**json.loads(out.read_text()), "trainer": trainer, "processes": processes,
-            "per_device_batch": args.global_batch // processes, "wall_s": wall}
+            "threads": threads or "default", "per_device_batch": args.global_batch // processes, "wall_s": wall}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,27 +100,32 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    plan = [("cpu", 1), ("ddp_cpu", 2)]
+    # (trainer, processes, torch threads per process); the first row of a device is the baseline.
+    # The 1-thread single process shows how much of a DDP gain is only "one thread per core".
+    plan = [("cpu", 1, None), ("cpu", 1, 1), ("ddp_cpu", 2, None)]
     if torch.cuda.is_available():
-        plan += [("gpu", 1)] + ([("ddp", torch.cuda.device_count())] if torch.cuda.device_count() > 1 else [])
+        plan += [("gpu", 1, None)] + ([("ddp", torch.cuda.device_count(), None)]
+                                      if torch.cuda.device_count() > 1 else [])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for trainer, processes in plan:
-            rows.append(measure(trainer, processes, args, Path(tmp)))
-            print(f"  measured {trainer} x{processes}: {rows[-1]['samples_per_s']:.1f} samples/s", flush=True)
+        for trainer, processes, threads in plan:
+            rows.append(measure(trainer, processes, args, Path(tmp), threads))
+            print(f"  measured {trainer} x{processes} (threads {threads or 'default'}): "
+                  f"{rows[-1]['samples_per_s']:.1f} samples/s", flush=True)
     for r in rows:
         r["device"] = "gpu" if r["trainer"] in ("gpu", "ddp") else "cpu"
     for r in rows:
-        base = next(b for b in rows if b["device"] == r["device"] and b["processes"] == 1)
+        base = next(b for b in rows if b["device"] == r["device"])
         r["speedup"] = r["samples_per_s"] / base["samples_per_s"]
         r["efficiency"] = r["speedup"] / r["processes"]
     load = os.getloadavg()[0]
     print(f"\nDDP scaling, {args.dataset} + {args.fusion}, global batch {args.global_batch}, "
           f"{args.steps} timed steps, {os.cpu_count()} CPU cores (1-min load average {load:.1f}: "
           "other work on the machine distorts the CPU rows)")
-    print(f"{'device':6} {'procs':>5} {'batch/dev':>9} {'samples/s':>10} {'speedup':>8} {'efficiency':>10}")
+    print(f"{'device':6} {'procs':>5} {'threads':>7} {'batch/dev':>9} {'samples/s':>10} {'speedup':>8} "
+          f"{'efficiency':>10}")
     for r in rows:
-        print(f"{r['device']:6} {r['processes']:>5} {r['per_device_batch']:>9} "
+        print(f"{r['device']:6} {r['processes']:>5} {r['threads']:>7} {r['per_device_batch']:>9} "
               f"{r['samples_per_s']:>10.1f} {r['speedup']:>8.2f} {r['efficiency']:>10.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
