@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -66,3 +67,12 @@ def pad_with_garbage(encoded: dict[str, Encoded], extra: int, seed: int = 1) -> 
         out[m] = Encoded(e.vec, torch.cat([e.seq, garbage], 1),
                          torch.cat([e.mask, torch.zeros(b, extra, dtype=torch.bool)], 1))
     return out
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Tiny tensors: one intra-op thread is far faster than several fighting for a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

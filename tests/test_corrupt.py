@@ -7,6 +7,7 @@ import torch
 
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.corrupt import UNK_ID, corrupt_modality
+from tests.fusion_zoo_support import single_thread  # noqa: F401  (autouse fixture)
 
 
 def _batch():

@@ -15,6 +15,7 @@ from fusionlab.fusion.layers import GradientReversal, with_one
 from fusionlab.fusion.lmf import LowRankFusion
 from fusionlab.fusion.mcf import circulant, circulant_product
 from fusionlab.fusion.objectives import central_moment_discrepancy, info_nce, orthogonality
+from tests.fusion_zoo_support import single_thread  # noqa: F401  (autouse fixture)
 from tests.fusion_zoo_support import build_fusion, lengths_mask, make_encoded
 
 
@@ -106,7 +107,7 @@ def _unaligned(seed=0):
 
 def test_mult_honours_masks_on_unaligned_sequences():
     torch.manual_seed(0)
-    mult = build_fusion("mult", d_in=8, d_out=6).eval()
+    mult = build_fusion("mult", d_in=8, d_out=6, d_model=16, heads=2).eval()
     enc, text_len, audio_len = _unaligned()
     z = mult(enc).z
     for i in range(3):   # each sample alone, cut to its real steps, gives the same output
@@ -122,7 +123,7 @@ def test_mult_honours_masks_on_unaligned_sequences():
 
 def test_mult_sends_no_gradient_to_padded_steps():
     torch.manual_seed(0)
-    mult = build_fusion("mult", d_in=8, d_out=6)
+    mult = build_fusion("mult", d_in=8, d_out=6, d_model=16, heads=2)
     enc, _, _ = _unaligned()
     for e in enc.values():
         if e.seq is not None:

@@ -8,6 +8,7 @@ import torch
 from fusionlab.fusion.base import Encoded, Fusion
 from tests.fusion_zoo_support import (FUSION_NAMES, MODALITIES, build_fusion, fusion_config,
                                       make_encoded, pad_with_garbage, permute)
+from tests.fusion_zoo_support import single_thread  # noqa: F401  (autouse fixture)
 
 D_IN, D_OUT = 8, 6
 

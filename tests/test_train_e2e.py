@@ -30,8 +30,7 @@ def test_fast_dev_run_every_fusion_on_every_embedded_dataset(compose, tmp_path, 
 
 
 LIMITED = ["trainer.max_epochs=2", "+trainer.limit_train_batches=6", "+trainer.limit_val_batches=2",
-           "dataset.batch_size=32", "latent_dim=32", "logger=none", "callbacks.progress_bar=null",
-           "task.generation.max_len=20"]
+           "dataset.batch_size=32", "latent_dim=32", "logger=none", "callbacks.progress_bar=null"]
 
 
 def test_same_seed_gives_identical_metrics(compose, tmp_path):
