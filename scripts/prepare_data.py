@@ -89,9 +89,71 @@ def prepare_synthetic_mt(args: argparse.Namespace) -> dict:
     return summary
 
 
+def affect_summary(dm) -> dict:
+    """CMU-style pickles: split sizes, modality lengths, non-finite values zeroed, label balance."""
+    summary = {"dataset": dm.dataset_name, "data_dir": dm.data_dir, "file": str(dm.pickle_path),
+               "task": dm.spec.task,
+               "modalities": {k: f"{m.kind}({m.dim})" for k, m in dm.spec.modalities.items()},
+               "splits": {}}
+    for name, ds in dm.splits.items():
+        info = {"n": len(ds), "lengths": {m: percentiles(ds.lengths(m)) for m in dm.spec.modalities},
+                "nonfinite_zeroed": ds.replaced}
+        if dm.spec.label_names:
+            info["positive_rate"] = {label: round(float(rate), 3) for label, rate
+                                     in zip(dm.spec.label_names, ds.targets.mean(axis=0))}
+        else:
+            info["target"] = {"mean": round(float(ds.targets.mean()), 3),
+                              "std": round(float(ds.targets.std()), 3),
+                              "min": float(ds.targets.min()), "max": float(ds.targets.max())}
+        summary["splits"][name] = info
+    return summary
+
+
+def prepare_affect(module_cls, args: argparse.Namespace) -> dict:
+    dm = module_cls(args.data_dir, **parse_sets(args.set))
+    dm.prepare_data()
+    dm.setup("fit")
+    return affect_summary(dm)
+
+
+def prepare_iemocap(args: argparse.Namespace) -> dict:
+    from fusionlab.data.cmu_pickle import IemocapDataModule
+
+    return prepare_affect(IemocapDataModule, args)
+
+
+def prepare_mosi(args: argparse.Namespace) -> dict:
+    from fusionlab.data.cmu_pickle import MosiDataModule
+
+    return prepare_affect(MosiDataModule, args)
+
+
+def prepare_mosei(args: argparse.Namespace) -> dict:
+    from fusionlab.data.cmu_pickle import MoseiDataModule
+
+    return prepare_affect(MoseiDataModule, args)
+
+
+def prepare_synthetic_emotion(args: argparse.Namespace) -> dict:
+    from fusionlab.data.synthetic_emotion import SyntheticEmotionDataModule
+
+    return prepare_affect(SyntheticEmotionDataModule, args)
+
+
+def prepare_how2(args: argparse.Namespace) -> dict:
+    from fusionlab.data.how2 import How2DataModule
+
+    return prepare_translation(How2DataModule, args)
+
+
 PREPARERS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "multi30k": prepare_multi30k,
     "synthetic_mt": prepare_synthetic_mt,
+    "iemocap": prepare_iemocap,
+    "mosi": prepare_mosi,
+    "mosei": prepare_mosei,
+    "synthetic_emotion": prepare_synthetic_emotion,
+    "how2": prepare_how2,
 }
 
 

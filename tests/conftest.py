@@ -41,6 +41,15 @@ def compose_train(overrides: list[str], out_dir: Path, data_dir: Path, config_na
     return cfg
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Small tensors run far faster on one thread, and a busy 2-core machine never stalls."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """Embedded datasets are generated here once per test session."""

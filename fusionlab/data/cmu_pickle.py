@@ -108,11 +108,15 @@ class CmuSplit(Dataset):
     """One split. features: modality -> (N, T, D) float32; spans: modality -> (start, stop) (N,).
 
     Item i is the sample dict of ``collate.py`` with only the real steps of each modality.
+    ``replaced``: modality -> number of non-finite values that were set to 0 (every modality of
+    the file, selected or not).
     """
 
     def __init__(self, features: dict[str, np.ndarray], spans: dict[str, tuple[np.ndarray, np.ndarray]],
-                 targets: np.ndarray, ids: np.ndarray | None = None):
+                 targets: np.ndarray, ids: np.ndarray | None = None,
+                 replaced: dict[str, int] | None = None):
         self.features, self.spans, self.targets, self.ids = features, spans, targets, ids
+        self.replaced = dict(replaced or {})
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])
@@ -133,8 +137,8 @@ class CmuSplit(Dataset):
 
 
 def read_cmu_split(raw_split, where: str, modalities: list[str], aligned: bool,
-                   labels: LabelFormat) -> tuple[CmuSplit, dict[str, int]]:
-    """One split dict of the pickle -> (CmuSplit, non-finite count per modality)."""
+                   labels: LabelFormat) -> CmuSplit:
+    """One split dict of the pickle -> CmuSplit (non-finite values zeroed, spans found)."""
     if not isinstance(raw_split, dict):
         raise DataError(f"{where}: expected a dict of arrays, got {type(raw_split).__name__}")
     arrays = {m: _features(raw_split, m, where) for m in CMU_MODALITIES}
@@ -163,7 +167,7 @@ def read_cmu_split(raw_split, where: str, modalities: list[str], aligned: bool,
         spans = {m: shared for m in modalities}
     else:
         spans = {m: real_spans(nonzero[m]) for m in modalities}
-    return CmuSplit({m: arrays[m] for m in modalities}, spans, targets, ids), replaced
+    return CmuSplit({m: arrays[m] for m in modalities}, spans, targets, ids, replaced)
 
 
 def read_cmu_pickle(path: str | Path, modalities: list[str], aligned: bool,
@@ -178,9 +182,8 @@ def read_cmu_pickle(path: str | Path, modalities: list[str], aligned: bool,
         if key not in raw:
             raise DataError(f"{path}: no {key!r} split (found {sorted(map(str, raw))}); "
                             f"CMU-style pickles hold {list(SPLIT_KEYS.values())}")
-        splits[name], replaced = read_cmu_split(raw[key], f"{path}[{key!r}]", modalities, aligned,
-                                                labels)
-        for m, count in replaced.items():
+        splits[name] = read_cmu_split(raw[key], f"{path}[{key!r}]", modalities, aligned, labels)
+        for m, count in splits[name].replaced.items():
             if count:
                 log.info("%s: replaced %d non-finite values (-inf/inf/NaN) with 0 in split %r, "
                          "modality %r", path, count, key, m)
