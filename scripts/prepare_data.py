@@ -161,7 +161,10 @@ def print_summary(summary: dict) -> None:
     splits = summary.pop("splits", {})
     for key, value in summary.items():
         print(f"{key:>18}: {value}")
-    if splits:
+    if splits and not all("src_len" in s for s in splits.values()):  # affect datasets
+        for name, s in splits.items():
+            print(f"{name:>18}: {json.dumps(s)}")
+    elif splits:
         print(f"\n{'split':<18}{'n':>8}  {'src len mean/p50/p90/p99/max':<32}{'tgt len mean/p50/p90/p99/max'}")
         for name, s in splits.items():
             fmt = lambda d: f"{d['mean']}/{d['p50']}/{d['p90']}/{d['p99']}/{d['max']}"  # noqa: E731

@@ -70,6 +70,17 @@ def test_eval_reproduces_test_metrics_from_checkpoint(tmp_path, data_dir):
     for k in test_keys:
         assert evaluated[k] == pytest.approx(trained[k], abs=1e-6), k
 
+    # robustness curve: level 0 is the clean result; noise on the audio changes the metric
+    curve_dir = tmp_path / "curve"
+    proc = run_cli("eval.py", f"ckpt_path={run_dir}/checkpoints/best.ckpt", f"hydra.run.dir={curve_dir}",
+                   f"paths.data_dir={data_dir}",
+                   "corrupt={modality: audio, mode: gaussian, levels: [0, 3]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    curve = json.loads((curve_dir / "robustness.json").read_text())
+    assert [c["level"] for c in curve["curve"]] == [0.0, 3.0]
+    assert curve["curve"][0]["f1_mean"] == pytest.approx(trained["test/f1_mean"], abs=1e-6)
+    assert (curve_dir / "robustness.png").stat().st_size > 0
+
 
 def test_checkpoint_loads_with_weights_only(compose, tmp_path):
     import torch

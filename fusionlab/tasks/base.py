@@ -22,17 +22,20 @@ from fusionlab.encoders import build_encoders
 from fusionlab.errors import NumericalError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 from fusionlab.tasks.gather import gather_unique
+from fusionlab.tasks.schedulers import build_scheduler, check_scheduler_options
 
 
 class FusionTask(L.LightningModule):
     """data_spec: DataSpec.to_dict(); encoder: conf/encoder options; fusion: partial Fusion factory;
     optimizer: {lr, weight_decay, betas, d_lr}; grad_clip: max grad norm (0 = off);
-    monitor/monitor_mode: the validation metric that picks the best checkpoint."""
+    monitor/monitor_mode: the validation metric that picks the best checkpoint;
+    scheduler: {name: none|inverse_sqrt|cosine, warmup_steps, total_steps, min_lr_ratio}, stepped
+    per optimizer step (fusionlab/tasks/schedulers.py)."""
 
     def __init__(self, data_spec: dict, fusion: Callable[..., Fusion], latent_dim: int = 256,
                  encoder: dict | None = None, optimizer: dict | None = None, grad_clip: float = 0.0,
                  monitor: str = "val/loss", monitor_mode: str = "min", nan_policy: str = "stop",
-                 fusion_name: str = ""):
+                 fusion_name: str = "", scheduler: dict | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["fusion", "decoder", "head"])
         self.spec = DataSpec.from_dict(data_spec)
@@ -42,6 +45,7 @@ class FusionTask(L.LightningModule):
         self.optim_cfg = {"lr": 1e-3, "weight_decay": 0.0, "betas": (0.9, 0.999), "d_lr": None,
                           **(optimizer or {})}
         self.grad_clip = float(grad_clip)
+        self.sched_cfg = check_scheduler_options(scheduler)
         self.nan_policy = nan_policy
         self.automatic_optimization = not self.fusion.has_discriminator
         self._records: list[tuple] = []
@@ -112,8 +116,15 @@ class FusionTask(L.LightningModule):
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             opt_d.step()
+        for scheduler in self._manual_schedulers():
+            scheduler.step()
         self._log_terms(terms, "train", len(batch))
         return None
+
+    def _manual_schedulers(self) -> list:
+        schedulers = self.lr_schedulers()
+        return [] if schedulers is None else list(schedulers) if isinstance(schedulers, list) \
+            else [schedulers]
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
                                     gradient_clip_algorithm=None):
@@ -125,13 +136,29 @@ class FusionTask(L.LightningModule):
         cfg = self.optim_cfg
         kw = dict(lr=cfg["lr"], weight_decay=cfg["weight_decay"], betas=tuple(cfg["betas"]))
         if self.automatic_optimization:
-            return torch.optim.Adam(self.parameters(), **kw)
-        disc = {id(p) for p in self.fusion.discriminator_parameters()}
-        gen_params = [p for p in self.parameters() if id(p) not in disc]
-        opt_g = torch.optim.Adam(gen_params, **kw)
-        opt_d = torch.optim.Adam(self.fusion.discriminator_parameters(),
-                                 **{**kw, "lr": cfg["d_lr"] or cfg["lr"]})
-        return [opt_g, opt_d]
+            optimizers = [torch.optim.Adam(self.parameters(), **kw)]
+        else:
+            disc = {id(p) for p in self.fusion.discriminator_parameters()}
+            gen_params = [p for p in self.parameters() if id(p) not in disc]
+            optimizers = [torch.optim.Adam(gen_params, **kw),
+                          torch.optim.Adam(self.fusion.discriminator_parameters(),
+                                           **{**kw, "lr": cfg["d_lr"] or cfg["lr"]})]
+        if self.sched_cfg["name"] == "none":
+            return optimizers[0] if self.automatic_optimization else optimizers
+        steps = self._estimated_steps()
+        schedulers = [{"scheduler": build_scheduler(opt, self.sched_cfg, steps), "interval": "step"}
+                      for opt in optimizers]
+        return optimizers, schedulers
+
+    def _estimated_steps(self) -> int | None:
+        """Optimizer steps of this run as Lightning estimates them (cosine's default length)."""
+        if self.sched_cfg["name"] != "cosine" or self.sched_cfg["total_steps"] is not None:
+            return None
+        try:
+            steps = self.trainer.estimated_stepping_batches
+        except (RuntimeError, AttributeError):  # not attached to a Trainer
+            return None
+        return int(steps) if math.isfinite(float(steps)) else None
 
     # --- evaluation ---------------------------------------------------------------------------
     def eval_step(self, batch: Batch, out: FusionOutput, encoded: dict[str, Encoded],

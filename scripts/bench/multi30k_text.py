@@ -1,0 +1,169 @@
+"""Multi30K text-only BLEU within a wall-clock budget on this CPU.
+
+Trains `experiment=multi30k_text` (Transformer encoder/decoder, joint SentencePiece BPE 8k,
+dataset.features=none, fusion=text_only) on the real Multi30K en-de text for ``--minutes`` of
+wall clock (Lightning's ``max_time``; validation inside the budget counts), then tests the best
+checkpoint (by val BLEU) on test_2016_flickr and reports sacreBLEU with its signature, the val
+BLEU curve over wall-clock time, and the peak resident memory (this process and its children).
+Tokenizer training and the tokenized cache (prepare_data) are timed separately as setup.
+
+    python scripts/bench/multi30k_text.py [--minutes 20] [--threads 2] [--data-dir DIR]
+        [--out bench_results/multi30k_text.json] [-o key=value ...]   # extra Hydra overrides
+
+Goal: test_2016_flickr BLEU >= 34 within 30 minutes on 2 CPU cores, peak memory < 4 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from scripts.bench.overhead import compose  # noqa: E402
+
+GOALS = {"bleu": 34.0, "total_minutes": 30.0, "peak_rss_gb": 4.0}
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """ru_maxrss of this process and of its largest waited-for child, in MiB (Linux: KiB units)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self": own, "children": children, "peak": max(own, children)}
+
+
+def bleu_curve_callback(t0_holder: dict):
+    """A callback recording (wall seconds since fit start, epoch, step, val/bleu) per validation."""
+    import lightning as L
+
+    class BleuCurve(L.Callback):
+        def __init__(self):
+            self.points: list[dict] = []
+
+        def on_train_start(self, trainer, pl_module):
+            t0_holder["fit"] = time.perf_counter()
+
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.sanity_checking or "val/bleu" not in trainer.callback_metrics:
+                return
+            point = {"minutes": (time.perf_counter() - t0_holder["fit"]) / 60,
+                     "epoch": trainer.current_epoch, "step": trainer.global_step,
+                     "val_bleu": float(trainer.callback_metrics["val/bleu"])}
+            self.points.append(point)
+            print(f"[{point['minutes']:6.2f} min] epoch {point['epoch']} step {point['step']}: "
+                  f"val BLEU {point['val_bleu']:.2f}", flush=True)
+
+    return BleuCurve()
+
+
+def budget_string(minutes: float) -> str:
+    """minutes -> Lightning max_time "DD:HH:MM:SS"."""
+    seconds = int(round(minutes * 60))
+    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--data-dir", default=os.environ.get("FUSIONLAB_DATA", str(ROOT.parent / "shared" / "data")),
+                    help="folder holding multi30k/data/task1/raw")
+    ap.add_argument("--cache-dir", default=str(ROOT / "data" / ".cache"),
+                    help="tokenizer and tokenized-split cache")
+    ap.add_argument("--experiment", default="multi30k_text")
+    ap.add_argument("-o", "--override", action="append", default=[], help="extra Hydra override")
+    ap.add_argument("--out", default=str(ROOT / "bench_results" / "multi30k_text.json"))
+    args = ap.parse_args()
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from hydra.utils import instantiate
+
+    from fusionlab.cli import build_model, instantiate_group, load_weights, quiet_environment
+
+    run_dir = ROOT / "outputs" / "bench_multi30k_text"
+    overrides = [f"experiment={args.experiment}", "logger=none", "callbacks.progress_bar=null",
+                 f"paths.data_dir={args.data_dir}", f"paths.cache_dir={args.cache_dir}",
+                 "max_epochs=1000", f"+trainer.max_time={budget_string(args.minutes)}",
+                 *args.override]
+    cfg = compose(overrides, run_dir)
+    quiet_environment(cfg)
+    import lightning as L
+
+    L.seed_everything(cfg.seed, workers=True)
+    t_start = time.perf_counter()
+    dm = instantiate(cfg.dataset)
+    dm.prepare_data()  # tokenizer training + tokenized cache (reused by later runs)
+    t_prepare = time.perf_counter() - t_start
+    dm.setup("fit")
+    model = build_model(cfg, dm.spec)
+    t_setup = time.perf_counter() - t_start
+
+    times: dict = {}
+    curve = bleu_curve_callback(times)
+    callbacks = instantiate_group(cfg.get("callbacks")) + [curve]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False,
+                                     enable_progress_bar=False)
+    fit0 = time.perf_counter()
+    trainer.fit(model, datamodule=dm)
+    t_fit = time.perf_counter() - fit0
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        load_weights(model, best)
+    test0 = time.perf_counter()
+    trainer.test(model, datamodule=dm, verbose=False)
+    t_test = time.perf_counter() - test0
+    bleu = float(trainer.callback_metrics["test/bleu"])
+    rss = peak_rss_mb()
+    total_min = (time.perf_counter() - t_start) / 60
+
+    counts = model.parameter_counts()
+    report = {
+        "experiment": args.experiment, "overrides": overrides, "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "load_average_1min_at_end": os.getloadavg()[0],
+        "budget_minutes": args.minutes, "params_total": counts["params/total"],
+        "test_set": "test_2016_flickr", "test_bleu": bleu,
+        "bleu_signature": getattr(model, "bleu_signature", ""),
+        "beam_size": int(cfg.task.generation.beam_size),
+        "best_checkpoint_val_bleu": float(trainer.checkpoint_callback.best_model_score or float("nan"))
+        if trainer.checkpoint_callback else None,
+        "epochs_started": trainer.current_epoch + 1, "optimizer_steps": trainer.global_step,
+        "seconds": {"prepare_data": t_prepare, "setup_total": t_setup, "fit": t_fit, "test": t_test},
+        "total_minutes": total_min, "peak_rss_mb": rss, "val_curve": curve.points,
+        "samples": model.samples[:5], "goals": GOALS,
+        "goal_met": {"bleu": bleu >= GOALS["bleu"], "time": total_min <= GOALS["total_minutes"],
+                     "memory": rss["peak"] / 1024 <= GOALS["peak_rss_gb"]},
+    }
+    print("\n| minutes | epoch | step | val BLEU (greedy) |")
+    print("|---|---|---|---|")
+    for p in curve.points:
+        print(f"| {p['minutes']:.1f} | {p['epoch']} | {p['step']} | {p['val_bleu']:.2f} |")
+    print("\n| metric | value |")
+    print("|---|---|")
+    print(f"| test_2016_flickr BLEU (beam {report['beam_size']}) | {bleu:.2f} (goal >= {GOALS['bleu']}) |")
+    print(f"| sacreBLEU signature | {report['bleu_signature']} |")
+    print(f"| parameters | {counts['params/total'] / 1e6:.2f} M |")
+    print(f"| setup: prepare_data / total | {t_prepare:.1f} s / {t_setup:.1f} s |")
+    print(f"| fit (budget {args.minutes:g} min) | {t_fit / 60:.1f} min, {trainer.global_step} steps |")
+    print(f"| test | {t_test:.1f} s |")
+    print(f"| total | {total_min:.1f} min (goal <= {GOALS['total_minutes']:g}) |")
+    print(f"| peak RSS (max of self, children) | {rss['peak']:.0f} MiB (goal < {GOALS['peak_rss_gb']:g} GB) |")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
