@@ -170,7 +170,8 @@ def _edit(path: Path, fn):
      r"train/cmvn.scp has no statistics for 1 speaker"),
     (lambda r: (r / "fbank" / "feats_dev5.ark").unlink(),
      r"dev5/feats.scp refers to 1 .ark file\(s\) that do not exist.*dataset.ark_dir"),
-    (lambda r: _edit(r / "data" / "train" / "utt2spk", lambda s: s.replace("Zz_9-abc_de_5 Zz_9-abc_de", "Zz_9-abc_de_5")),
+    (lambda r: _edit(r / "data" / "train" / "utt2spk",
+                     lambda s: s.replace("Zz_9-abc_de_5 Zz_9-abc_de", "Zz_9-abc_de_5")),
      r"utt2spk: line 6 has no value"),
 ])
 def test_bad_layouts(how2, breakage, pattern):

@@ -42,6 +42,15 @@ def test_numpy_and_containers_round_trip(protocol):
     assert list(out["meta"][6]) == ["u", "vv"] and out["meta"][7:] == [2 + 1j, True, None]
 
 
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_numpy1_module_names_load(protocol):
+    """Pickles written by numpy 1.x name numpy.core.multiarray instead of numpy._core."""
+    data = pickle.dumps({"x": np.arange(6, dtype=np.float32).reshape(2, 3)}, protocol=protocol)
+    old = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert old != data
+    np.testing.assert_array_equal(safe_loads(old)["x"], np.arange(6).reshape(2, 3))
+
+
 @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 def test_command_pickle_is_refused_and_never_runs(tmp_path, protocol):
     marker = tmp_path / "pwned"

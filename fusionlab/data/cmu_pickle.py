@@ -96,7 +96,9 @@ def _features(raw_split: dict, key: str, where: str) -> np.ndarray:
         raise DataError(f"{where}: split has no {key!r} array (found keys {sorted(map(str, raw_split))}); "
                         "the file is not a CMU-style pickle or is incomplete")
     try:
-        x = np.array(raw_split[key], dtype=np.float32)  # own, writable copy
+        x = np.asarray(raw_split[key], dtype=np.float32)
+        if not x.flags.writeable:  # cleaned in place below
+            x = x.copy()
     except (TypeError, ValueError) as e:
         raise DataError(f"{where}[{key!r}]: not a numeric array ({e})") from e
     if x.ndim != 3:
@@ -182,7 +184,7 @@ def read_cmu_pickle(path: str | Path, modalities: list[str], aligned: bool,
         if key not in raw:
             raise DataError(f"{path}: no {key!r} split (found {sorted(map(str, raw))}); "
                             f"CMU-style pickles hold {list(SPLIT_KEYS.values())}")
-        splits[name] = read_cmu_split(raw[key], f"{path}[{key!r}]", modalities, aligned, labels)
+        splits[name] = read_cmu_split(raw.pop(key), f"{path}[{key!r}]", modalities, aligned, labels)
         for m, count in splits[name].replaced.items():
             if count:
                 log.info("%s: replaced %d non-finite values (-inf/inf/NaN) with 0 in split %r, "
