@@ -111,7 +111,7 @@ class TokenizedSplit(Dataset):
 
     Sample (see ``collate.py``): ``inputs["text"]`` source ids without BOS/EOS, ``inputs[feature_name]``
     a (D,) vector or (T, D) sequence, ``target`` = [BOS] + target ids + [EOS], ``target_text`` = raw
-    reference sentence. ``lengths`` (N,) are source lengths, for length bucketing.
+    reference sentence, ``source_text`` = raw source sentence (for fusions that read raw text). ``lengths`` (N,) are source lengths, for length bucketing.
     """
 
     def __init__(self, cached: dict, bos_id: int, eos_id: int, features=None,
@@ -137,4 +137,4 @@ class TokenizedSplit(Dataset):
         if self.features is not None:
             inputs[self.feature_name] = self.features[i]
         return {"index": i, "inputs": inputs, "target": [self.bos_id, *tgt, self.eos_id],
-                "target_text": self.tgt_text[i]}
+                "target_text": self.tgt_text[i], "source_text": self.src_text[i]}

@@ -7,7 +7,8 @@ A sample is a plain dict::
                 real steps only)},
      "target": list[int] with BOS/EOS (translation) | np.ndarray (n_labels,) int (classification)
                | float (regression),
-     "target_text": str (translation only, the raw reference)}
+     "target_text": str (translation only, the raw reference),
+     "source_text": str (optional, the raw source sentence; collated into Batch.meta["source_text"])}
 """
 
 from __future__ import annotations
@@ -57,4 +58,8 @@ class Collator:
                 target = torch.from_numpy(np.stack([np.asarray(s["target"]) for s in samples])).long()
             elif self.spec.task == REGRESSION:
                 target = torch.tensor([float(s["target"]) for s in samples], dtype=torch.float32)
-        return Batch(inputs=inputs, masks=masks, index=index, target=target, target_text=target_text)
+        meta = {}
+        if "source_text" in samples[0]:
+            meta["source_text"] = [s["source_text"] for s in samples]
+        return Batch(inputs=inputs, masks=masks, index=index, target=target, target_text=target_text,
+                     meta=meta)

@@ -2,6 +2,10 @@
 
 For every target modality t (one head each):
   z_g  = G_t(z_t + ε), ε ~ N(0, noise_std²) during training        generator, (B, d)
+         (``relative_noise``, default: ε scaled by z_t's per-feature batch std. With a fixed 0.01,
+         the adversarial game drove the image encoder's output below the noise floor on
+         synthetic_mt (batch std 0.005), the generator's BatchNorm hid the shrinking from the task
+         loss, and the image was ignored.)
   z_tr = AutoFusion over the other modalities (with its recon loss)  "real" sample, (B, d)
          (``detach_target``: see fusionlab/fusion/auto.py)
   D_t learns to call z_tr real and z_g fake; G_t learns to fool D_t.
@@ -39,7 +43,8 @@ class GANFusion(Fusion):
     extras {"z_real": (B, M, d_in), "z_fake": (B, M, d_in)} for latent-space plots)."""
 
     def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 1.0,
-                 adv_weight: float = 1.0, noise_std: float = 0.01, detach_target: bool = True):
+                 adv_weight: float = 1.0, noise_std: float = 0.01, detach_target: bool = True,
+                 relative_noise: bool = True):
         super().__init__(modalities, d_in, d_out,
                          loss_weights={"recon": recon_weight, "adv_g": adv_weight})
         if len(self.modalities) < 2:
@@ -47,6 +52,7 @@ class GANFusion(Fusion):
                 f"fusion=gan needs at least two modalities, the dataset gives {self.modalities}; "
                 "enable a second modality (e.g. dataset.features=avgpool) or use fusion=text_only")
         self.noise_std = float(noise_std)
+        self.relative_noise = bool(relative_noise)
         m = len(self.modalities)
         self.heads = nn.ModuleDict({t: GANHead(d_in, m - 1, detach_target) for t in self.modalities})
         self.fuse = compressor(m * d_in, d_out)
@@ -58,7 +64,10 @@ class GANFusion(Fusion):
         head = self.heads[target]
         z_t = encoded[target].vec
         if self.training and self.noise_std > 0:
-            z_t = z_t + self.noise_std * torch.randn_like(z_t)
+            scale = self.noise_std
+            if self.relative_noise:  # per-feature batch std, so shrinking z_t cannot drown it
+                scale = scale * z_t.detach().std(0, keepdim=True).clamp(min=1e-6)
+            z_t = z_t + scale * torch.randn_like(z_t)
         z_g = head.generator(z_t)
         z_tr, recon = head.complementary(self._complement(encoded, target))
         return z_tr, z_g, recon

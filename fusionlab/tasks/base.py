@@ -58,7 +58,11 @@ class FusionTask(L.LightningModule):
         return {name: enc(inputs[name], batch.masks.get(name)) for name, enc in self.encoders.items()}
 
     def fuse(self, batch: Batch) -> tuple[dict[str, Encoded], FusionOutput]:
+        """Encode, then fuse; fusions with ``wants_raw_text`` also get the raw source sentences
+        (``Batch.meta["source_text"]``, None when the dataset has none)."""
         encoded = self.encode(batch)
+        if getattr(self.fusion, "wants_raw_text", False):
+            return encoded, self.fusion(encoded, texts=batch.meta.get("source_text"))
         return encoded, self.fusion(encoded)
 
     def task_loss(self, out: FusionOutput, encoded: dict[str, Encoded], batch: Batch) -> Tensor:

@@ -1,0 +1,117 @@
+"""task.scheduler: the schedule shapes, option errors, and that Lightning (automatic optimization)
+and the GAN alternation (manual optimization) both step the learning rate once per optimizer step."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import lightning as L
+import pytest
+import torch
+
+from fusionlab.errors import ConfigError
+from fusionlab.fusion.concat import ConcatFusion
+from fusionlab.fusion.gan import GANFusion
+from fusionlab.tasks.classification import ClassificationTask
+from fusionlab.tasks.schedulers import CosineFactor, InverseSqrtFactor, build_scheduler, check_scheduler_options
+from tests.tiny import TinyEmotionDataModule
+
+LR = 1e-3
+
+
+def make_task(fusion_cls, scheduler=None):
+    torch.manual_seed(0)
+    dm = TinyEmotionDataModule(n=64, batch_size=8)
+    dm.setup()
+    task = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: fusion_cls(**kw), latent_dim=16,
+                              optimizer={"lr": LR}, scheduler=scheduler)
+    return task, dm
+
+
+def fit_steps(task, dm, steps: int) -> L.Trainer:
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0)
+    trainer.fit(task, datamodule=dm)
+    return trainer
+
+
+def test_inverse_sqrt_warms_up_linearly_then_decays_as_inverse_sqrt():
+    f = InverseSqrtFactor(warmup_steps=4)
+    assert [f(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert f(15) == pytest.approx(math.sqrt(4 / 16))
+    assert f(99) == pytest.approx(0.2)
+
+
+def test_cosine_warms_up_then_reaches_min_ratio_at_total_steps_and_stays():
+    f = CosineFactor(warmup_steps=2, total_steps=10, min_ratio=0.1)
+    assert f(0) == pytest.approx(0.5)
+    assert f(1) == pytest.approx(1.0)
+    assert f(5) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 4 / 8)))
+    assert f(9) == pytest.approx(0.1)
+    assert f(50) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("options, needle", [
+    ({"name": "linear"}, "task.scheduler.name"),
+    ({"name": "inverse_sqrt", "warmup_steps": -1}, "warmup_steps"),
+    ({"name": "cosine", "min_lr_ratio": 2.0}, "min_lr_ratio"),
+    ({"name": "none", "warmup": 10}, "unknown option"),
+])
+def test_bad_scheduler_options_raise_config_error(options, needle):
+    with pytest.raises(ConfigError, match=needle):
+        check_scheduler_options(options)
+
+
+def test_cosine_without_a_step_count_raises_config_error():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=LR)
+    with pytest.raises(ConfigError, match="total_steps"):
+        build_scheduler(opt, {"name": "cosine", "warmup_steps": 10}, estimated_steps=None)
+
+
+def test_default_is_a_plain_optimizer_without_scheduler():
+    task, _ = make_task(ConcatFusion)
+    assert isinstance(task.configure_optimizers(), torch.optim.Adam)
+
+
+def test_inverse_sqrt_is_stepped_per_optimizer_step_by_lightning():
+    task, dm = make_task(ConcatFusion, {"name": "inverse_sqrt", "warmup_steps": 4})
+    optimizers, schedulers = task.configure_optimizers()
+    assert schedulers[0]["interval"] == "step"
+    trainer = fit_steps(task, dm, steps=6)
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    assert lr == pytest.approx(LR * InverseSqrtFactor(4)(6))
+
+
+def test_cosine_length_defaults_to_the_trainer_estimate():
+    task, dm = make_task(ConcatFusion, {"name": "cosine", "warmup_steps": 2, "min_lr_ratio": 0.0})
+    trainer = fit_steps(task, dm, steps=8)
+    # after the last of max_steps=8 steps the factor of step 8 is the end of the cosine: 0
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gan_manual_optimization_steps_both_schedulers():
+    task, dm = make_task(GANFusion, {"name": "inverse_sqrt", "warmup_steps": 10})
+    assert task.automatic_optimization is False
+    trainer = fit_steps(task, dm, steps=6)  # manual optimization: max_steps counts opt_g+opt_d steps
+    expected = LR * InverseSqrtFactor(10)(trainer.fit_loop.epoch_loop.batch_idx + 1)
+    lrs = [opt.param_groups[0]["lr"] for opt in trainer.optimizers]
+    assert lrs == pytest.approx([expected, expected])
+    assert lrs[0] < LR
+
+
+def test_scheduler_state_loads_with_weights_only():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=LR)
+    sched = build_scheduler(opt, {"name": "inverse_sqrt", "warmup_steps": 3})
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    buf = io.BytesIO()
+    torch.save(sched.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    fresh = build_scheduler(torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=LR),
+                            {"name": "inverse_sqrt", "warmup_steps": 3})
+    fresh.load_state_dict(state)
+    assert fresh.last_epoch == 5 and fresh.get_last_lr() == pytest.approx(sched.get_last_lr())
