@@ -14,7 +14,8 @@ from fusionlab.errors import ConfigError
 from fusionlab.fusion.concat import ConcatFusion
 from fusionlab.fusion.gan import GANFusion
 from fusionlab.tasks.classification import ClassificationTask
-from fusionlab.tasks.schedulers import CosineFactor, InverseSqrtFactor, build_scheduler, check_scheduler_options
+from fusionlab.tasks.schedulers import (CosineFactor, InverseSqrtFactor, build_scheduler,
+                                        check_scheduler_options)
 from tests.tiny import TinyEmotionDataModule
 
 LR = 1e-3

@@ -72,7 +72,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    ap.add_argument("--data-dir", default=os.environ.get("FUSIONLAB_DATA", str(ROOT.parent / "shared" / "data")),
+    ap.add_argument("--data-dir",
+                    default=os.environ.get("FUSIONLAB_DATA", str(ROOT.parent / "shared" / "data")),
                     help="folder holding multi30k/data/task1/raw")
     ap.add_argument("--cache-dir", default=str(ROOT / "data" / ".cache"),
                     help="tokenizer and tokenized-split cache")
@@ -158,7 +159,8 @@ def main() -> None:
     print(f"| fit (budget {args.minutes:g} min) | {t_fit / 60:.1f} min, {trainer.global_step} steps |")
     print(f"| test | {t_test:.1f} s |")
     print(f"| total | {total_min:.1f} min (goal <= {GOALS['total_minutes']:g}) |")
-    print(f"| peak RSS (max of self, children) | {rss['peak']:.0f} MiB (goal < {GOALS['peak_rss_gb']:g} GB) |")
+    print(f"| peak RSS (max of self, children) | {rss['peak']:.0f} MiB "
+          f"(goal < {GOALS['peak_rss_gb']:g} GB) |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
