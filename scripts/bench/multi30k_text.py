@@ -139,7 +139,8 @@ def main() -> None:
         "beam_size": int(cfg.task.generation.beam_size),
         "best_checkpoint_val_bleu": float(trainer.checkpoint_callback.best_model_score or float("nan"))
         if trainer.checkpoint_callback else None,
-        "epochs_started": trainer.current_epoch + 1, "optimizer_steps": trainer.global_step,
+        "epochs": trainer.global_step / max(1, len(dm.train_dataloader())),
+        "optimizer_steps": trainer.global_step,
         "seconds": {"prepare_data": t_prepare, "setup_total": t_setup, "fit": t_fit, "test": t_test},
         "total_minutes": total_min, "peak_rss_mb": rss, "val_curve": curve.points,
         "samples": model.samples[:5], "goals": GOALS,
@@ -156,7 +157,8 @@ def main() -> None:
     print(f"| sacreBLEU signature | {report['bleu_signature']} |")
     print(f"| parameters | {counts['params/total'] / 1e6:.2f} M |")
     print(f"| setup: prepare_data / total | {t_prepare:.1f} s / {t_setup:.1f} s |")
-    print(f"| fit (budget {args.minutes:g} min) | {t_fit / 60:.1f} min, {trainer.global_step} steps |")
+    print(f"| fit (budget {args.minutes:g} min) | {t_fit / 60:.1f} min, {trainer.global_step} steps, "
+          f"{report['epochs']:.2f} epochs |")
     print(f"| test | {t_test:.1f} s |")
     print(f"| total | {total_min:.1f} min (goal <= {GOALS['total_minutes']:g}) |")
     print(f"| peak RSS (max of self, children) | {rss['peak']:.0f} MiB "
