@@ -118,8 +118,10 @@ def main() -> None:
     cfg = compose(["fusion=gan", "dataset=synthetic_mt", f"dataset.batch_size={args.batch_size}"], tmp)
     torch.manual_seed(0)
     dm = build_datamodule(cfg.dataset)
-    it = iter(dm.train_dataloader())
-    batches = [next(it) for _ in range(args.steps + args.warmup)]
+    batches = []
+    while len(batches) < args.steps + args.warmup:  # several epochs if the split is small
+        batches.extend(dm.train_dataloader())
+    batches = batches[: args.steps + args.warmup]
 
     results = {}
     for name, fn in (("plain", plain_loop), ("lightning", lightning_loop)):
