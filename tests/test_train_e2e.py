@@ -97,3 +97,15 @@ def test_help_is_fast_and_lists_groups():
     assert proc.returncode == 0, proc.stderr
     assert "fusion:" in proc.stdout and "dataset:" in proc.stdout
     assert "torch" not in proc.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dataset", EMBEDDED)
+def test_gpu_bf16_fast_dev_run(compose, tmp_path, dataset):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    cfg = compose(f"dataset={dataset}", "fusion=gan", "trainer=gpu", "+trainer.fast_dev_run=true", *SMALL)
+    train(cfg)
+    assert (tmp_path / "metrics.json").is_file()
