@@ -16,7 +16,6 @@ Goal: test_2016_flickr BLEU >= 34 within 30 minutes on 2 CPU cores, peak memory 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -163,10 +162,9 @@ def main() -> None:
     print(f"| total | {total_min:.1f} min (goal <= {GOALS['total_minutes']:g}) |")
     print(f"| peak RSS (max of self, children) | {rss['peak']:.0f} MiB "
           f"(goal < {GOALS['peak_rss_gb']:g} GB) |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"written {out}")
+    from common import write_report  # scripts/bench/common.py
+
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

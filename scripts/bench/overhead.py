@@ -10,7 +10,6 @@ Goals: Trainer/plain ratio <= 1.10; `train.py --help` < 1.5 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -141,10 +140,9 @@ def main() -> None:
         print(f"| {name} | {r['median_ms']:.1f} | {r['mean_ms']:.1f} | {r['steps']} |")
     print(f"\nratio fusionlab Trainer / plain PyTorch: {ratio:.3f} (goal <= 1.10)")
     print(f"python train.py --help: {help_s:.2f} s (goal < 1.5 s)")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"written {out}")
+    from common import write_report  # scripts/bench/common.py
+
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":
