@@ -1,6 +1,10 @@
 """Train and test one configuration: `python train.py fusion=gan dataset=multi30k` (see README)."""
 
+import sys
+
 from fusionlab.cli import train_main
+from fusionlab.fast_help import speed_up_help
 
 if __name__ == "__main__":
+    speed_up_help(sys.argv)
     train_main()
