@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionlab.data.generated import ensure_generated as ensure_manifest
 from fusionlab.data.multi30k import Multi30kDataModule, read_text_lines
-from fusionlab.errors import DataError
 
 FORMAT_VERSION = 1
 MANIFEST = "synthetic_mt.json"
@@ -119,6 +119,17 @@ def feature_projection(seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((k, FEATURE_DIM)).astype(np.float32)
 
 
+def sample_scene(rng: np.random.Generator) -> tuple[dict, int, str]:
+    """One random scene: (source parts for :func:`render_source`, count 1-4, colour)."""
+    def pick(options, p_none=0.0):
+        return None if p_none and rng.random() < p_none else options[int(rng.integers(len(options)))]
+
+    parts = {"noun": pick(NOUNS), "verb": pick(VERBS), "adverb": pick(ADVERBS, 0.5),
+             "prep": pick(PREPS), "adjective": pick(ADJECTIVES, 0.5), "place": pick(PLACES),
+             "tail": pick(TAILS, 0.6)}
+    return parts, int(rng.integers(1, len(COUNTS) + 1)), pick(COLOURS)
+
+
 def generate_split(n: int, seed: int, noise: float = 1.0) -> tuple[list[str], list[str], np.ndarray]:
     """``n`` (source, target, feature row) triples; deterministic from ``seed``."""
     rng = np.random.default_rng(seed)
@@ -126,14 +137,8 @@ def generate_split(n: int, seed: int, noise: float = 1.0) -> tuple[list[str], li
     src, tgt = [], []
     factors = np.zeros((n, proj.shape[0]), dtype=np.float32)
 
-    def pick(options, p_none=0.0):
-        return None if p_none and rng.random() < p_none else options[int(rng.integers(len(options)))]
-
     for i in range(n):
-        parts = {"noun": pick(NOUNS), "verb": pick(VERBS), "adverb": pick(ADVERBS, 0.5),
-                 "prep": pick(PREPS), "adjective": pick(ADJECTIVES, 0.5), "place": pick(PLACES),
-                 "tail": pick(TAILS, 0.6)}
-        count, colour = int(rng.integers(1, len(COUNTS) + 1)), pick(COLOURS)
+        parts, count, colour = sample_scene(rng)
         src.append(render_source(**parts))
         tgt.append(render_target(parts, count, colour))
         factors[i, count - 1] = 1
@@ -173,19 +178,8 @@ def generate(data_dir: str | Path, sizes: dict[str, int] | None = None, seed: in
 
 def ensure_generated(data_dir: str | Path, sizes: dict[str, int], seed: int, noise: float) -> None:
     """Generate when missing; regenerate when our manifest differs; refuse to touch foreign folders."""
-    root = Path(data_dir)
-    manifest_path = root / MANIFEST
     wanted = {"format_version": FORMAT_VERSION, "sizes": dict(sizes), "seed": seed, "noise": noise}
-    if manifest_path.exists():
-        try:
-            if json.loads(manifest_path.read_text()) == wanted:
-                return
-        except ValueError:
-            pass
-    elif root.exists() and any(root.iterdir()):
-        raise DataError(f"{root} is not empty and has no {MANIFEST}: it is not a synthetic_mt folder. "
-                        "Point dataset.data_dir at an empty or new folder")
-    generate(root, sizes, seed, noise)
+    ensure_manifest(data_dir, MANIFEST, wanted, lambda: generate(data_dir, sizes, seed, noise), "synthetic_mt")
 
 
 def text_only_bleu_ceiling(data_dir: str | Path, split: str = TEST_SPLIT) -> dict:
