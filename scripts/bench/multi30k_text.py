@@ -61,6 +61,22 @@ def bleu_curve_callback(t0_holder: dict):
     return BleuCurve()
 
 
+def multi30k_root(data_dir: str | Path) -> Path:
+    """The Multi30K folder (the multi30k/dataset clone, or an HF export with train.jsonl) given
+    either that folder or the folder holding ``multi30k/``; DataError naming what was looked for."""
+    from fusionlab.data.multi30k import find_task1_dir
+    from fusionlab.errors import DataError
+
+    d = Path(data_dir)
+    for cand in (d / "multi30k", d):
+        if find_task1_dir(cand) is not None or (cand / "train.jsonl").is_file():
+            return cand
+    raise DataError(f"--data-dir {d}: no Multi30K text there (looked for "
+                    f"{d / 'multi30k' / 'data' / 'task1' / 'raw'}, {d / 'data' / 'task1' / 'raw'} and "
+                    "train.jsonl in both folders); pass the folder holding multi30k/ or the clone of "
+                    "https://github.com/multi30k/dataset itself")
+
+
 def budget_string(minutes: float) -> str:
     """minutes -> Lightning max_time "DD:HH:MM:SS"."""
     seconds = int(round(minutes * 60))
@@ -73,14 +89,29 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--data-dir",
                     default=os.environ.get("FUSIONLAB_DATA", str(ROOT.parent / "shared" / "data")),
-                    help="folder holding multi30k/data/task1/raw")
+                    help="the folder holding multi30k/ (the multi30k/dataset clone), or that clone itself")
     ap.add_argument("--cache-dir", default=str(ROOT / "data" / ".cache"),
                     help="tokenizer and tokenized-split cache")
     ap.add_argument("--experiment", default="multi30k_text")
     ap.add_argument("-o", "--override", action="append", default=[], help="extra Hydra override")
     ap.add_argument("--out", default=str(ROOT / "bench_results" / "multi30k_text.json"))
     args = ap.parse_args()
+    from fusionlab.errors import FusionlabError
 
+    try:
+        root = multi30k_root(args.data_dir)
+    except FusionlabError as e:
+        print(f"fusionlab: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        run(args, root.resolve())
+    except FusionlabError as e:
+        print(f"fusionlab: error: {type(e).__name__}: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def run(args: argparse.Namespace, root: Path) -> None:
+    """Train, test and report (see the module docstring); ``root`` is the Multi30K folder."""
     os.environ.setdefault("WANDB_MODE", "offline")
     import warnings
 
@@ -94,7 +125,8 @@ def main() -> None:
 
     run_dir = ROOT / "outputs" / "bench_multi30k_text"
     overrides = [f"experiment={args.experiment}", "logger=none", "callbacks.progress_bar=null",
-                 f"paths.data_dir={args.data_dir}", f"paths.cache_dir={args.cache_dir}",
+                 f"paths.data_dir={root.parent}", f"dataset.data_dir={root}",
+                 f"paths.cache_dir={args.cache_dir}",
                  "max_epochs=1000", f"+trainer.max_time={budget_string(args.minutes)}",
                  *args.override]
     cfg = compose(overrides, run_dir)
