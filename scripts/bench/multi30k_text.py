@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     overrides = [f"experiment={args.experiment}", "logger=none", "callbacks.progress_bar=null",
                  f"paths.data_dir={root.parent}", f"dataset.data_dir={root}",
                  f"paths.cache_dir={args.cache_dir}",
-                 "max_epochs=1000", f"+trainer.max_time={budget_string(args.minutes)}",
+                 "max_epochs=1000", f"++trainer.max_time={budget_string(args.minutes)}",
                  *args.override]
     cfg = compose(overrides, run_dir)
     quiet_environment(cfg)
