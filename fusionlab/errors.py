@@ -26,5 +26,9 @@ class CheckpointError(FusionlabError):
     """A checkpoint is missing, corrupt, or belongs to another model or vocabulary."""
 
 
+class StorageError(FusionlabError):
+    """A file could not be written: the disk or quota is full, or the folder is not writable."""
+
+
 class NumericalError(FusionlabError):
     """A loss became NaN/inf or training diverged."""

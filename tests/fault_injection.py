@@ -5,6 +5,8 @@
 Faults (N counts from 0 for steps, from 1 for saves):
 - ``kill-at-step=N``: SIGKILL the process when training step N starts (mid-epoch, nothing flushed);
 - ``kill-in-save=N``: at the N-th checkpoint file write, write half of the bytes, fsync, SIGKILL;
+- ``disk-full-in-save=N``: from the N-th checkpoint file write on, the disk fills up halfway
+  through (``OSError(ENOSPC)``);
 - ``nan-at-step=N``: the task loss is NaN from global step N on;
 - ``none``: no fault (the uninterrupted reference run, in an identical process).
 
@@ -14,6 +16,7 @@ to put on Hydra's search path.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -41,6 +44,24 @@ def tiny_dataset_dir(folder: Path) -> Path:
 
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FullDisk:
+    """A file whose disk has ``room`` bytes left: a write past them raises OSError(ENOSPC)."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            self.f.write(bytes(data[: self.room]))
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def install(fault: str) -> None:
@@ -89,6 +110,20 @@ def install(fault: str) -> None:
             f.flush()
             os.fsync(f.fileno())
             _die()
+
+        torch.save = save
+    elif name == "disk-full-in-save":
+        real_save = torch.save
+        saves = {"n": 0}
+
+        def save(obj, f, *args, **kwargs):
+            if hasattr(f, "write") and not isinstance(f, io.BytesIO):
+                saves["n"] += 1
+                if saves["n"] >= n:
+                    size = io.BytesIO()
+                    real_save(obj, size, *args, **kwargs)
+                    f = FullDisk(f, len(size.getvalue()) // 2)
+            return real_save(obj, f, *args, **kwargs)
 
         torch.save = save
     else:

@@ -3,6 +3,7 @@ GAN discriminator, failed writes, and no unsafe unpickling anywhere in the packa
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 
@@ -11,7 +12,7 @@ import torch
 
 from fusionlab.callbacks.checkpoint import atomic_write
 from fusionlab.cli import load_weights, read_checkpoint, train
-from fusionlab.errors import CheckpointError, NumericalError
+from fusionlab.errors import CheckpointError, NumericalError, StorageError
 from tests.conftest import ROOT, compose_train
 from tests.test_resume import STEPS_PER_EPOCH, TINY, run_train, searchpath  # noqa: F401 (fixture)
 
@@ -162,6 +163,44 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
     atomic_write(target, lambda f: f.write(b"new"))
     assert target.read_bytes() == b"new"
+
+
+def test_disk_full_during_a_write_is_a_storage_error_naming_the_file(tmp_path):
+    """OSError(ENOSPC) from the write itself, and torch's writer failing on a full disk (it raises
+    RuntimeError 'unexpected pos ...' with the OSError as context): both become one StorageError
+    naming the file; the old file stays and the temporary is removed."""
+    from tests.fault_injection import FullDisk
+
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"old")
+
+    def full(f):
+        f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(StorageError, match=rf"no space left writing {re.escape(str(target))} .*"
+                                           "previous last.ckpt is kept"):
+        atomic_write(target, full)
+    with pytest.raises(StorageError, match="no space left writing") as info:
+        atomic_write(target, lambda f: torch.save({"w": torch.zeros(1000)}, FullDisk(f, 300)))
+    assert "unexpected pos" in str(info.value.__cause__)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_disk_full_in_a_checkpoint_save_is_one_line_and_keeps_the_last_checkpoint(tmp_path, searchpath):
+    """The user's case: training, then the disk fills during the 3rd checkpoint write (epoch 2)."""
+    run_dir = tmp_path / "run"
+    proc = run_train("disk-full-in-save=3", searchpath, *TINY, "fusion=concat", "logger=none",
+                     "trainer.max_epochs=3", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "unexpected pos" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("fusionlab: error:")]
+    assert len(lines) == 1 and "no space left writing " + str(run_dir / "checkpoints") in lines[0]
+    folder = run_dir / "checkpoints"
+    assert not [p for p in folder.iterdir() if ".tmp-" in p.name]
+    last = torch.load(folder / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == STEPS_PER_EPOCH
 
 
 UNSAFE = [

@@ -28,8 +28,10 @@ What :class:`AtomicModelCheckpoint` adds:
 
 from __future__ import annotations
 
+import errno
 import os
 import random
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -41,9 +43,13 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from fusionlab.errors import ConfigError, NumericalError
+from fusionlab.errors import ConfigError, NumericalError, StorageError
 
 TMP_MARK = ".tmp-"
+# write failures the user fixes by making room (torch's writer reports them as a RuntimeError
+# "unexpected pos ..." whose __context__ is the OSError)
+NO_ROOM = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
+           errno.EFBIG: "file size limit (ulimit -f) exceeded"}
 
 
 # --- durable file writes ----------------------------------------------------------------------
@@ -59,10 +65,34 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-        raise
+        cause = no_room_cause(e)
+        if cause is None:
+            raise
+        kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+        raise StorageError(f"{NO_ROOM[cause.errno]} writing {path} ({free_space(path.parent)} free "
+                           f"there); {kept}. Free disk space or write runs to a larger disk "
+                           "(paths.log_dir=...), then resume with ckpt_path=last") from e
     fsync_dir(path.parent)
+
+
+def no_room_cause(error: BaseException) -> OSError | None:
+    """The OSError (disk full, quota, file size limit) that ``error`` is or was raised during."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in NO_ROOM:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def free_space(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB"
+    except OSError:
+        return "unknown space"
 
 
 def fsync_dir(folder: Path) -> None:
