@@ -12,6 +12,7 @@ import torch
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded
 from fusionlab.fusion.layers import GradientReversal, with_one
+from fusionlab.fusion.tfn import one_first
 from fusionlab.fusion.lmf import LowRankFusion
 from fusionlab.fusion.mcf import circulant, circulant_product
 from fusionlab.fusion.objectives import central_moment_discrepancy, info_nce, orthogonality
@@ -32,7 +33,7 @@ def test_lmf_equals_explicit_low_rank_tensor_product():
     lmf = LowRankFusion(list(enc), d, out, rank=rank).double()
     f = [lmf.factors[m] for m in enc]                              # (rank, d+1, out) each
     W = torch.einsum("r,rio,rjo,rko->ijko", lmf.rank_weights, *f)  # full (d+1)^3 x out weight
-    zs = [with_one(e.vec) for e in enc.values()]
+    zs = [one_first(e.vec) for e in enc.values()]
     explicit = torch.einsum("bi,bj,bk,ijko->bo", *zs, W) + lmf.bias
     torch.testing.assert_close(lmf(enc).z, explicit)
 
@@ -51,7 +52,7 @@ def test_lmf_at_full_rank_reproduces_any_tfn_weight():
         lmf.factors["m1"] = torch.nn.Parameter(W.clone())          # factor r = W[r]
         lmf.rank_weights.fill_(1.0)
         lmf.bias.zero_()
-    tfn = torch.einsum("bi,bj,ijo->bo", with_one(enc["m0"].vec), with_one(enc["m1"].vec), W)
+    tfn = torch.einsum("bi,bj,ijo->bo", one_first(enc["m0"].vec), one_first(enc["m1"].vec), W)
     torch.testing.assert_close(lmf(enc).z, tfn)
 
 
@@ -59,7 +60,7 @@ def test_lmf_at_full_rank_reproduces_any_tfn_weight():
 def test_tfn_is_an_mlp_of_the_explicit_outer_product():
     enc = {m: Encoded(vec=e.vec.float()) for m, e in _vectors(3, 3).items()}
     tfn = build_fusion("tfn", modalities=list(enc), d_in=3, d_out=2, tfn_dim=None, dropout=0.0).eval()
-    a, b = (with_one(e.vec) for e in enc.values())
+    a, b = (one_first(e.vec) for e in enc.values())
     product = torch.einsum("bi,bj->bij", a, b).flatten(1)          # (B, 16)
     torch.testing.assert_close(tfn(enc).z, tfn.post(product))
     assert tfn.product_size == 16
@@ -107,7 +108,7 @@ def _unaligned(seed=0):
 
 def test_mult_honours_masks_on_unaligned_sequences():
     torch.manual_seed(0)
-    mult = build_fusion("mult", d_in=8, d_out=6, d_model=16, heads=2).eval()
+    mult = build_fusion("mult", d_in=8, d_out=6, d_model=16, heads=2, padding_mask=True).eval()
     enc, text_len, audio_len = _unaligned()
     z = mult(enc).z
     for i in range(3):   # each sample alone, cut to its real steps, gives the same output
@@ -123,7 +124,7 @@ def test_mult_honours_masks_on_unaligned_sequences():
 
 def test_mult_sends_no_gradient_to_padded_steps():
     torch.manual_seed(0)
-    mult = build_fusion("mult", d_in=8, d_out=6, d_model=16, heads=2)
+    mult = build_fusion("mult", d_in=8, d_out=6, d_model=16, heads=2, padding_mask=True)
     enc, _, _ = _unaligned()
     for e in enc.values():
         if e.seq is not None:

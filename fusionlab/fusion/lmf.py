@@ -1,7 +1,8 @@
-"""Low-rank Multimodal Fusion (Liu et al., ACL 2018).
+"""Low-rank Multimodal Fusion (Liu et al., ACL 2018), as the reference implementation
+(Justin1904/Low-rank-Multimodal-Fusion, model.py) computes it.
 
-The TFN weight W (Π(d_in+1) x d_out) is kept as rank-r factors per modality: for output o,
-W[..., o] = Σ_r λ_r ⊗_m F_m[r, :, o], so z = Σ_r λ_r Π_m ([v_m; 1] F_m[r]) + b, never forming W.
+The TFN weight W (Π(d_in+1) x d_out) is kept as rank-r factors per modality over [1; v_m] (the 1
+in front, the reference's layout): z = Σ_r λ_r Π_m ([1; v_m] F_m[r]) + b, never forming W.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.layers import with_one
+from fusionlab.fusion.tfn import one_first
 
 
 class LowRankFusion(Fusion):
@@ -30,6 +31,6 @@ class LowRankFusion(Fusion):
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
         product = None
         for m in self.modalities:
-            f = torch.einsum("bi,rio->rbo", with_one(encoded[m].vec), self.factors[m])
+            f = torch.einsum("bi,rio->rbo", one_first(encoded[m].vec), self.factors[m])
             product = f if product is None else product * f
         return FusionOutput(z=torch.einsum("r,rbo->bo", self.rank_weights, product) + self.bias)

@@ -1,66 +1,142 @@
 """Multimodal Transformer, MulT (Tsai et al., ACL 2019), on unaligned sequences.
 
-For every target modality t and source s ≠ t, a stack of cross-modal blocks lets t's steps attend to
-s's (un-updated) steps; the M-1 results are concatenated per step, refined by self-attention over t,
-and mean-pooled over t's real steps. Pooled vectors of all targets are concatenated, passed through a
-residual MLP and projected to d_out. Padded steps (mask False) are never attended to nor pooled.
+By default this computes what the reference implementation (yaohungt/Multimodal-Transformer,
+``main.py`` defaults) computes:
+
+1. every modality's steps are projected to d_model by a kernel-1 Conv1d without bias (a Linear);
+2. for every target t and source s ≠ t a cross-modal stack (:class:`CrossmodalStack`) lets t's steps
+   attend to s's; each stack scales its inputs by √d, adds fairseq sinusoidal positions (sin and cos
+   halves, positions from 1, 0 on padding), runs pre-LayerNorm blocks with a causal attention mask
+   (``attn_mask=true``) and ends with a LayerNorm;
+3. the M-1 results for t are concatenated per step and refined by a self-attention stack of the same
+   kind (scaled and position-embedded again);
+4. the LAST time step of each target's stack is kept; the M vectors are concatenated, passed through
+   a residual block (Linear-ReLU-dropout-Linear, + input) and projected to d_out.
+
+The reference uses no padding masks: padded steps are zero vectors that attention still sees, and
+a step whose first projected channel is exactly 0 gets position 0. Here padded steps (mask False)
+are zeroed first, so a zero-padded batch gives the reference's result. ``pooling=last`` keeps the
+last REAL step (the final step for unpadded or left-padded data, as in the reference).
+
+Options beyond the reference: ``padding_mask=true`` computes, for each sample, the reference on its
+real steps alone (keys at padded steps are masked, positions and the causal mask count real steps),
+so padding never changes the output; ``pooling=mean`` averages the real steps instead.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.layers import (AttentionBlock, StepEmbedding, check_heads, masked_mean, mlp,
-                                     require_modalities)
+from fusionlab.fusion.crossmodal import CrossmodalStack, any_key, future_blocked
+from fusionlab.fusion.layers import check_heads, masked_mean, mlp, require_modalities, zero_padded
+
+POOLINGS = ("last", "mean")
 
 
-def _blocks(n: int, d: int, heads: int, ff_mult: int, dropout: float) -> nn.ModuleList:
-    return nn.ModuleList(AttentionBlock(d, heads, ff_mult, dropout) for _ in range(n))
+class Layout(NamedTuple):
+    """Where a stack input's steps sit: positions (B, T) long (0 = padding), rank (B, T) of each
+    step among the counted ones, length (B,) counted steps, pad (B, T) bool."""
+
+    positions: Tensor
+    rank: Tensor
+    length: Tensor
+    pad: Tensor
+
+
+def last_real_step(h: Tensor, mask: Tensor) -> Tensor:
+    """(B, T, d), (B, T) -> (B, d): the state at each row's last real step."""
+    last = mask.shape[1] - 1 - mask.flip(1).int().argmax(dim=1)
+    return h[torch.arange(h.shape[0], device=h.device), last]
 
 
 class MultimodalTransformer(Fusion):
-    """seq (B, T_m, d_in) + mask (B, T_m) per modality (lengths may differ) -> z (B, d_out)."""
+    """seq (B, T_m, d_in) + mask (B, T_m) per modality (lengths may differ) -> z (B, d_out).
+
+    Defaults are the reference's: d_model 30, 5 heads, 5 layers per stack, dropouts attn 0.1
+    (0.0 for keys from the modalities in ``attn_dropout_by_source``), relu 0.1, res 0.1, embed 0.25
+    (also applied to the first modality's input, as the reference does to text), out 0.0.
+    """
 
     uses_sequences = True
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, d_model: int = 64,
-                 heads: int = 4, cross_layers: int = 2, self_layers: int = 1, ff_mult: int = 4,
-                 dropout: float = 0.1):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, d_model: int = 30,
+                 heads: int = 5, cross_layers: int = 5, self_layers: int = 5, ff_mult: int = 4,
+                 attn_dropout: float = 0.1, attn_dropout_by_source: dict | None = None,
+                 relu_dropout: float = 0.1, res_dropout: float = 0.1, embed_dropout: float = 0.25,
+                 out_dropout: float = 0.0, attn_mask: bool = True, padding_mask: bool = False,
+                 pooling: str = "last"):
         super().__init__(modalities, d_in, d_out)
         require_modalities(self.modalities, 2, "mult")
         check_heads(d_model, heads, "fusion.d_model")
+        if pooling not in POOLINGS:
+            raise ConfigError(f"fusion.pooling={pooling!r} is not one of {list(POOLINGS)}; use last "
+                              "(the reference MulT) or mean")
         mods = self.modalities
+        by_source = dict(attn_dropout_by_source or {})
+        self.attn_mask, self.padding_mask, self.pooling = bool(attn_mask), bool(padding_mask), pooling
+        self.embed_dropout = float(embed_dropout)
+        common = dict(heads=heads, ff_mult=ff_mult, relu_dropout=relu_dropout,
+                      res_dropout=res_dropout, embed_dropout=embed_dropout)
         d_target = (len(mods) - 1) * d_model
-        self.embed = nn.ModuleDict({m: StepEmbedding(d_in, d_model, dropout) for m in mods})
-        self.cross = nn.ModuleDict({f"{s}_to_{t}": _blocks(cross_layers, d_model, heads, ff_mult, dropout)
-                                    for t in mods for s in mods if s != t})
-        self.self_attn = nn.ModuleDict({t: _blocks(self_layers, d_target, heads, ff_mult, dropout)
-                                        for t in mods})
+        self.proj = nn.ModuleDict({m: nn.Linear(d_in, d_model, bias=False) for m in mods})
+        self.cross = nn.ModuleDict({
+            f"{s}_to_{t}": CrossmodalStack(d_model, layers=cross_layers,
+                                           attn_dropout=by_source.get(s, attn_dropout), **common)
+            for t in mods for s in mods if s != t})
+        self.self_attn = nn.ModuleDict({
+            t: CrossmodalStack(d_target, layers=self_layers, attn_dropout=attn_dropout, **common)
+            for t in mods})
         d_all = len(mods) * d_target
-        self.residual = mlp([d_all, d_all, d_all], dropout=dropout)
+        self.residual = mlp([d_all, d_all, d_all], dropout=out_dropout)
         self.out = nn.Linear(d_all, d_out)
 
+    def layout(self, x: Tensor, mask: Tensor) -> Layout:
+        """Positions of a stack input x (B, T, d): the reference counts every step and treats steps
+        whose first channel is 0 as padding; padding_mask=true counts the real steps only."""
+        if self.padding_mask:
+            pad = ~mask
+            rank = (mask.long().cumsum(1) - 1).clamp(min=0)
+            length = mask.long().sum(1)
+        else:
+            pad = x[..., 0] == 0
+            rank = torch.arange(x.shape[1], device=x.device).expand(x.shape[:2])
+            length = torch.full(x.shape[:1], x.shape[1], device=x.device, dtype=torch.long)
+        return Layout(torch.where(pad, 0, rank + 1), rank, length, pad)
+
+    def blocked(self, q: Layout, k: Layout) -> Tensor | None:
+        """(B, Tq, Tk) keys a query may not attend (causal mask, padded keys), or None."""
+        blocked = future_blocked(q.rank, q.length, k.rank, k.length) if self.attn_mask else None
+        if self.padding_mask:
+            pad = k.pad.unsqueeze(1).expand(-1, q.rank.shape[1], -1)
+            blocked = pad if blocked is None else blocked | pad
+        return None if blocked is None else any_key(blocked)
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
+        return last_real_step(h, mask) if self.pooling == "last" else masked_mean(h, mask)
+
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
-        steps = {m: encoded[m].steps() for m in self.modalities}
-        x = {m: self.embed[m](seq, mask) for m, (seq, mask) in steps.items()}
+        masks, x, where = {}, {}, {}
+        for i, m in enumerate(self.modalities):
+            seq, masks[m] = encoded[m].steps()
+            seq = zero_padded(seq, masks[m])
+            if i == 0:
+                seq = F.dropout(seq, self.embed_dropout, self.training)
+            x[m] = self.proj[m](seq)
+            where[m] = self.layout(x[m], masks[m])
         pooled = []
         for t in self.modalities:
-            mask_t = steps[t][1]
-            per_source = []
-            for s in self.modalities:
-                if s == t:
-                    continue
-                h = x[t]
-                for block in self.cross[f"{s}_to_{t}"]:
-                    h = block(h, key_mask=steps[s][1], context=x[s])
-                per_source.append(h)
-            h = torch.cat(per_source, dim=-1)
-            for block in self.self_attn[t]:
-                h = block(h, key_mask=mask_t)
-            pooled.append(masked_mean(h, mask_t))
+            h = torch.cat([self.cross[f"{s}_to_{t}"](x[t], where[t].positions, x[s],
+                                                     where[s].positions,
+                                                     self.blocked(where[t], where[s]))
+                           for s in self.modalities if s != t], dim=-1)
+            w = self.layout(h, masks[t])
+            h = self.self_attn[t](h, w.positions, blocked=self.blocked(w, w))
+            pooled.append(self.pool(h, masks[t]))
         h = torch.cat(pooled, dim=-1)
         return FusionOutput(z=self.out(h + self.residual(h)))
