@@ -4,8 +4,12 @@
     python scripts/prepare_data.py synthetic_mt --data-dir data/synthetic_mt
 
 ``--set key=value`` passes DataModule options (the ``dataset.*`` keys of conf/dataset/<name>.yaml;
-values are parsed as YAML). Each dataset is one entry of :data:`PREPARERS`: a function taking the
-parsed arguments and returning a JSON-serializable summary.
+values are parsed as YAML; an unknown key is refused with the list of valid ones). Caches go to the
+folder ``python train.py`` reads when started in the same folder (``paths.cache_dir``, by default
+``./data/.cache``; ``--cache-dir`` to change it), never into the data folder, which may be read-only.
+Multi30K without image features (the text-only release) is prepared as text, with a note saying so.
+Each dataset is one entry of :data:`PREPARERS`: a function taking the parsed arguments and
+returning a JSON-serializable summary. A mistake prints one ``fusionlab: error: ...`` line, exit 1.
 """
 
 from __future__ import annotations
@@ -22,19 +26,44 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def parse_sets(items: list[str]) -> dict:
-    """``["a=1", "b=[x, y]"]`` -> ``{"a": 1, "b": ["x", "y"]}`` (values parsed as YAML)."""
+def parse_sets(items: list[str], module_cls: type) -> dict:
+    """``["a=1", "b=[x, y]"]`` -> ``{"a": 1, "b": ["x", "y"]}`` (values parsed as YAML); ConfigError
+    for an item without ``=`` or a key that ``module_cls`` does not take."""
     import yaml
 
     from fusionlab.errors import ConfigError
 
+    valid = module_options(module_cls)
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip().removeprefix("dataset.")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: use key=value, e.g. --set tgt_lang=fr")
-        out[key.strip()] = yaml.safe_load(value)
+        if key not in valid:
+            raise ConfigError(f"--set {item}: unknown option {key!r} of {module_cls.__name__}; valid "
+                              f"options: {', '.join(sorted(valid))}")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item}: the value is not valid YAML ({e.problem})") from None
     return out
+
+
+def module_options(module_cls: type) -> set[str]:
+    """Keyword options of a DataModule's constructor, following ``**kwargs`` up the class chain
+    (``data_dir`` excluded: it is --data-dir)."""
+    import inspect
+
+    names: set[str] = set()
+    for cls in module_cls.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        params = inspect.signature(cls.__init__).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names - {"self", "data_dir"}
 
 
 def percentiles(lengths: np.ndarray) -> dict:
@@ -65,20 +94,33 @@ def translation_summary(dm) -> dict:
     return summary
 
 
-def prepare_translation(module_cls, args: argparse.Namespace, **defaults) -> dict:
-    options = {**defaults, **parse_sets(args.set)}
-    if args.cache_dir:
-        options["cache_dir"] = args.cache_dir
-    dm = module_cls(args.data_dir, **options)
+def translation_options(module_cls, args: argparse.Namespace) -> dict:
+    """The --set options, the cache folder from --cache-dir unless --set gives one."""
+    return {"cache_dir": args.cache_dir, **parse_sets(args.set, module_cls)}
+
+
+def prepare_translation(module_cls, args: argparse.Namespace, **options) -> dict:
+    dm = module_cls(args.data_dir, **{**translation_options(module_cls, args), **options})
     dm.prepare_data()
     dm.setup("fit")
-    return translation_summary(dm)
+    return {**translation_summary(dm), "cache_dir": str(dm.cache_dir)}
 
 
 def prepare_multi30k(args: argparse.Namespace) -> dict:
+    """Multi30K; without image features (the text-only release) and no explicit ``features``, the
+    text is prepared and the summary says how to train on it."""
     from fusionlab.data.multi30k import Multi30kDataModule
 
-    return prepare_translation(Multi30kDataModule, args)
+    options = translation_options(Multi30kDataModule, args)
+    missing = [] if "features" in options else \
+        Multi30kDataModule(args.data_dir, **options).missing_feature_files()
+    if not missing:
+        return prepare_translation(Multi30kDataModule, args)
+    summary = prepare_translation(Multi30kDataModule, args, features="none")
+    summary["image_features"] = (f"absent ({missing[0].parent} has no {missing[0].name}): prepared the "
+                                 "text only; train with dataset.features=none or fusion=text_only, or "
+                                 "put the *-resnet50-avgpool.npy files in dataset.features_dir")
+    return summary
 
 
 def prepare_synthetic_mt(args: argparse.Namespace) -> dict:
@@ -110,7 +152,7 @@ def affect_summary(dm) -> dict:
 
 
 def prepare_affect(module_cls, args: argparse.Namespace) -> dict:
-    dm = module_cls(args.data_dir, **parse_sets(args.set))
+    dm = module_cls(args.data_dir, **parse_sets(args.set, module_cls))
     dm.prepare_data()
     dm.setup("fit")
     return affect_summary(dm)
@@ -172,20 +214,32 @@ def print_summary(summary: dict) -> None:
     summary["splits"] = splits
 
 
-def main(argv: list[str] | None = None) -> int:
-    from fusionlab.errors import FusionlabError
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``fusionlab: error: ...`` line (exit 2)."""
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    def error(self, message: str):
+        self.exit(2, f"fusionlab: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fusionlab.errors import FusionlabError, error_line
+
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", choices=sorted(PREPARERS))
     parser.add_argument("--data-dir", required=True, help="the dataset folder (release root)")
-    parser.add_argument("--cache-dir", default=None, help="tokenizer/tokenized-split cache folder")
+    parser.add_argument("--cache-dir", default=None,
+                        help="tokenizer/tokenized-split cache folder (default: train.py's paths.cache_dir)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="DataModule options")
     parser.add_argument("--json", default=None, help="also write the summary to this JSON file")
     args = parser.parse_args(argv)
+    if args.cache_dir is None:
+        from fusionlab.data.cache import default_cache_dir
+
+        args.cache_dir = str(default_cache_dir())
     try:
         summary = PREPARERS[args.dataset](args)
     except FusionlabError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 1
     print_summary(summary)
     if args.json:

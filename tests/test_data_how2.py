@@ -195,3 +195,25 @@ def test_wrong_ark_dir_names_the_option(how2):
     root, _ = how2
     with pytest.raises(DataError, match=r"dataset.ark_dir.*fbank_pitch_181506"):
         module(root, ark_dir=str(root / "elsewhere")).setup()
+
+
+@pytest.mark.parametrize("where", ["features/fbank_pitch_181506", "fbank_pitch_181506"])
+def test_arks_found_where_the_release_unpacks_them_and_in_the_old_place(how2, where):
+    """Without dataset.ark_dir: <data_dir>/features/fbank_pitch_181506 (the How2 release), else the
+    older <data_dir>/fbank_pitch_181506."""
+    root, truth = how2
+    (root / where).parent.mkdir(parents=True, exist_ok=True)
+    (root / "fbank").rename(root / where)
+    dm = module(root, ark_dir=None, modalities=["text", "speech"], cmvn="none")
+    dm.setup()
+    u = truth["val"]["ids"][2]
+    np.testing.assert_allclose(dm.splits["val"][2]["inputs"]["speech"], truth["val"]["feats"][u])
+    assert dm.ark_dir == root / where
+
+
+def test_missing_arks_name_both_places(how2):
+    root, _ = how2
+    (root / "fbank").rename(root / "somewhere_else")
+    with pytest.raises(DataError, match=r"neither .*features/fbank_pitch_181506 nor .*/fbank_pitch_181506: "
+                                        r"unpack .* dataset.ark_dir"):
+        module(root, ark_dir=None, modalities=["text", "speech"]).setup()

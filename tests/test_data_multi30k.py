@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,65 @@ def test_real_multi30k_text_only_module(tmp_path):
     assert len(dm.splits["train"]) == 29000
     assert dm.splits["train"][0]["target_text"].startswith("Zwei junge weiße Männer")
     assert 5000 < dm.spec.tgt_vocab_size < 20000
+
+
+# --- prepare once, then train: scripts/prepare_data.py fills the cache train.py reads --------------
+@pytest.mark.slow
+def test_prepare_data_fills_the_cache_train_py_reads_and_leaves_the_data_folder_alone(tmp_path, monkeypatch):
+    """`scripts/prepare_data.py multi30k --data-dir ...` on a text-only release, from a working folder:
+    the text is prepared (a note says the image features are absent and what to set), nothing is
+    written into the release, and `dataset=multi30k fusion=text_only` composed in that folder (as
+    `python train.py` would) uses the same cache: nothing is tokenized or trained again."""
+    import subprocess
+    import sys
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    import fusionlab.data.multi30k as m30k
+    from fusionlab.cli import build_model
+    from tests.conftest import CONF_DIR, ROOT
+
+    release, work = make_release(tmp_path / "release"), tmp_path / "work"
+    work.mkdir()
+    before = sorted(p.relative_to(release) for p in release.rglob("*"))
+    env = {k: v for k, v in os.environ.items() if k != "FUSIONLAB_DATA"}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "prepare_data.py"), "multi30k",
+                           "--data-dir", str(release), "--set", "tokenizer=word", "min_count=1"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "image_features: absent" in proc.stdout and "dataset.features=none" in proc.stdout
+    assert sorted(p.relative_to(release) for p in release.rglob("*")) == before
+    assert (work / "data" / ".cache").is_dir()
+
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("FUSIONLAB_DATA", raising=False)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose("train", return_hydra_config=True,
+                      overrides=["dataset=multi30k", "fusion=text_only", f"dataset.data_dir={release}",
+                                 "dataset.tokenizer=word", "dataset.min_count=1", "latent_dim=16"])
+    HydraConfig().set_config(cfg)
+    assert cfg.dataset.features == "none"
+    assert Path(cfg.dataset.cache_dir) == work / "data" / ".cache"
+
+    def rebuild(*args, **kwargs):
+        raise AssertionError("train.py rebuilt what prepare_data.py had prepared")
+
+    monkeypatch.setattr(m30k, "train_tokenizer", rebuild)
+    monkeypatch.setattr(m30k, "save_tokenized_split", rebuild)
+    dm = instantiate(cfg.dataset)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert list(dm.spec.modalities) == ["text"] and len(dm.splits["train"]) == SIZES["train"]
+    model = build_model(cfg, dm.spec)
+    assert not any("image" in name for name, _ in model.named_parameters())
+
+
+def test_missing_image_features_say_how_to_go_text_only(tmp_path):
+    root = make_release(tmp_path)
+    with pytest.raises(DataError, match=r"train-resnet50-avgpool.npy \(and 2 more\) are missing .*"
+                                        r"dataset.features=none \(or use fusion=text_only\)"):
+        module(root, features="avgpool")

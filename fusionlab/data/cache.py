@@ -4,7 +4,10 @@ A split is tokenized once (in ``prepare_data`` on rank 0) and saved as a HF ``da
 folder; every later load memory-maps it and keeps the token ids as flat numpy arrays plus offsets,
 so loading the 29k-sentence Multi30K train split takes a fraction of a second.
 
-Cache entries are keyed by :func:`cache_key`: a hash of the data files' paths, sizes and mtimes and of
+The cache folder is train.py's ``paths.cache_dir`` (``<data root>/.cache``, see conf/paths/default.yaml);
+:func:`default_cache_dir` gives the same folder outside Hydra, so ``scripts/prepare_data.py`` fills the
+cache the next ``python train.py`` started in the same folder reads. Cache entries are keyed by
+:func:`cache_key`: a hash of the data files' paths, sizes and mtimes and of
 every setting that changes the result. Entries are written to a temporary folder and renamed into
 place, so a reader never sees a half-written entry.
 """
@@ -22,9 +25,22 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from fusionlab.errors import DataError
+from fusionlab.errors import DataError, StorageError
 
 META_FILE = "meta.json"
+
+
+def default_cache_dir(cwd: str | Path | None = None) -> Path:
+    """``paths.cache_dir`` of a ``python train.py`` started in ``cwd`` (default: the current folder),
+    resolved from the paths config (honours ``FUSIONLAB_DATA`` and ``FUSIONLAB_CONF``)."""
+    from omegaconf import OmegaConf
+
+    from fusionlab.cli import CONF_DIR
+
+    paths = OmegaConf.load(Path(CONF_DIR) / "paths" / "default.yaml")
+    paths.root_dir = str(Path(cwd or os.getcwd()).resolve())
+    paths.output_dir = paths.log_dir = ""
+    return Path(OmegaConf.create({"paths": paths}).paths.cache_dir)
 
 
 def file_stamp(path: str | Path) -> dict:
@@ -45,8 +61,12 @@ def publish_dir(build, final: Path) -> Path:
     final = Path(final)
     if final.exists():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
+    except OSError as e:
+        raise StorageError(f"cannot write the data cache in {final.parent} ({e.strerror}): set "
+                           "dataset.cache_dir (prepare_data.py: --cache-dir) to a writable folder") from None
     try:
         build(tmp)
         try:

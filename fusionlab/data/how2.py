@@ -6,6 +6,8 @@ Layout read (``data_dir`` is the ``how2-300h-v1`` folder)::
     data/{split}/text.id.{en,pt}      "<seg_id> <text>" lines, joined to the id order
     data/{split}/feats.scp, cmvn.scp  Kaldi scp; paths may hold a literal ARK_PATH (-> ark_dir)
     data/{split}/utt2spk              segment -> speaker (CMVN stats are per speaker)
+    features/fbank_pitch_181506/*.ark                     speech arks (the release unpacks them here;
+                                                          an older layout, fbank_pitch_181506/, is read too)
     features/resnext101-action-avgpool-300h/{split}.npy   (N, 2048), row i <-> line i of id
 
 Splits train / val / dev5 (dev5 is the test set). Modalities: ``text`` (TOKENS, source
@@ -24,8 +26,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from fusionlab.data.base import FusionDataModule
-from fusionlab.data.cache import (TokenizedSplit, cache_key, load_tokenized_split, publish_dir,
-                                  save_tokenized_split)
+from fusionlab.data.cache import (TokenizedSplit, cache_key, default_cache_dir, load_tokenized_split,
+                                  publish_dir, save_tokenized_split)
 from fusionlab.data.kaldi import KaldiFeatures, check_cmvn_mode, load_matrix, read_scp, read_table
 from fusionlab.data.spec import SEQUENCE, TOKENS, TRANSLATION, VECTOR, DataSpec, ModalitySpec
 from fusionlab.data.text import Tokenizer, load_tokenizer, train_tokenizer
@@ -34,6 +36,8 @@ from fusionlab.errors import ConfigError, DataError
 HOW2_MODALITIES = ("text", "video", "speech")
 LANGS = ("en", "pt")
 VIDEO_FEATURES = "features/resnext101-action-avgpool-300h"
+# where the fbank_pitch_181506 download unpacks (the release), then the older layout
+ARK_DIRS = ("features/fbank_pitch_181506", "fbank_pitch_181506")
 GET_HOW2 = ("Get How2 (300h release, how2-300h-v1) from https://github.com/srvk/how2-dataset (fill in "
             "the request form; text, the fbank_pitch_181506 speech features and the "
             "resnext101-action-avgpool-300h video features are separate downloads) and set "
@@ -138,6 +142,11 @@ class How2Split(Dataset):
         return {**sample, "inputs": inputs}
 
 
+def default_ark_dir(root: Path) -> Path:
+    """The first of :data:`ARK_DIRS` under ``root`` that exists (the release's place if none does)."""
+    return next((root / d for d in ARK_DIRS if (root / d).is_dir()), root / ARK_DIRS[0])
+
+
 # --- tokenizers and the tokenized-split cache -------------------------------------------------
 def build_tokenizer_pair(folder: Path, read_train: Callable[[], tuple[list[str], list[str]]],
                          kind: str, joint: bool, **options) -> tuple[Tokenizer, Tokenizer]:
@@ -173,7 +182,7 @@ class How2DataModule(FusionDataModule):
 
     Options (``conf/dataset/how2.yaml``): ``modalities`` subset of text/video/speech; ``src_lang``,
     ``tgt_lang`` (en, pt); ``test_sets`` ([dev5]); ``ark_dir`` replaces ARK_PATH in the scp files
-    (default ``data_dir/fbank_pitch_181506``); ``video_dir`` (default
+    (default ``data_dir/features/fbank_pitch_181506``, else ``data_dir/fbank_pitch_181506``); ``video_dir`` (default
     ``data_dir/features/resnext101-action-avgpool-300h``); ``cmvn`` mean_var | mean | none;
     ``max_frames`` truncates speech (null: keep all); tokenizer options as Multi30K
     (``tokenizer``, ``vocab_size``, ``joint_vocab``, ``sp_model_type``, ``min_count``,
@@ -206,7 +215,8 @@ class How2DataModule(FusionDataModule):
             raise ConfigError(f"dataset.src_lang and tgt_lang are both {src_lang!r}")
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         root = Path(self.data_dir)
-        self.ark_dir = Path(ark_dir) if ark_dir else root / "fbank_pitch_181506"
+        self.ark_dir_given = bool(ark_dir)
+        self.ark_dir = Path(ark_dir) if ark_dir else default_ark_dir(root)
         self.video_dir = Path(video_dir) if video_dir else root / VIDEO_FEATURES
         self.cmvn = check_cmvn_mode(str(cmvn))
         self.max_frames = int(max_frames) if max_frames else None
@@ -217,7 +227,7 @@ class How2DataModule(FusionDataModule):
         self.max_len = int(max_len)
         if self.max_len < 1:
             raise ConfigError(f"dataset.max_len={self.max_len}: must be >= 1")
-        self.cache_dir = Path(cache_dir) if cache_dir else root / ".fusionlab_cache"
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.bucketing = bool(bucketing)
         self.src_tokenizer: Tokenizer | None = None
 
@@ -253,11 +263,10 @@ class How2DataModule(FusionDataModule):
         """Speech rows in id order; CMVN stats per speaker (utt2spk) or per segment without it."""
         folder, root = self.split_dir(split), Path(self.data_dir)
         scp = folder / "feats.scp"
-        rxfiles = join_to_ids(read_scp(scp, self.ark_dir, root, "speech features"), ids, scp,
-                              "speech features")
+        rxfiles = join_to_ids(self.read_scp(scp, "speech features"), ids, scp, "speech features")
         cmvn_rxfiles = None
         if self.cmvn != "none":
-            cmvn = read_scp(folder / "cmvn.scp", self.ark_dir, root, "CMVN statistics")
+            cmvn = self.read_scp(folder / "cmvn.scp", "CMVN statistics")
             keys = ids
             if (folder / "utt2spk").is_file():
                 keys = join_to_ids(read_table(folder / "utt2spk", "utt2spk"), ids,
@@ -269,6 +278,19 @@ class How2DataModule(FusionDataModule):
                                 "dataset.cmvn=none")
             cmvn_rxfiles = [cmvn[k] for k in keys]
         return KaldiFeatures(rxfiles, cmvn_rxfiles, self.cmvn, self.max_frames, source=str(scp))
+
+    def read_scp(self, scp: Path, what: str) -> dict[str, str]:
+        """:func:`read_scp` with ARK_PATH -> ark_dir; without dataset.ark_dir the error names both
+        places the arks were looked for."""
+        try:
+            return read_scp(scp, self.ark_dir, Path(self.data_dir), what)
+        except DataError as e:
+            if self.ark_dir_given:
+                raise
+            places = " nor ".join(str(Path(self.data_dir) / d) for d in ARK_DIRS)
+            raise DataError(f"{e}. The .ark files are in neither {places}: unpack the "
+                            "fbank_pitch_181506 download into <data_dir>/features/, set "
+                            "dataset.ark_dir, or drop 'speech' from dataset.modalities") from None
 
     # --- tokenization -----------------------------------------------------------------------
     def tokenizer_settings(self) -> dict:

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from fusionlab.data.base import FusionDataModule
-from fusionlab.data.cache import (cache_key, load_tokenized_split, publish_dir, save_tokenized_split,
-                                  TokenizedSplit)
+from fusionlab.data.cache import (cache_key, default_cache_dir, load_tokenized_split, publish_dir,
+                                  save_tokenized_split, TokenizedSplit)
 from fusionlab.data.spec import SEQUENCE, TOKENS, TRANSLATION, VECTOR, DataSpec, ModalitySpec
 from fusionlab.data.text import Tokenizer, load_tokenizer, train_tokenizer
 from fusionlab.errors import ConfigError, DataError
@@ -265,8 +265,8 @@ class Multi30kDataModule(FusionDataModule):
     ``feature_pattern``; ``format`` auto | raw | jsonl; ``tokenizer`` sentencepiece | word with
     ``vocab_size``, ``joint_vocab``, ``sp_model_type`` (bpe | unigram), ``min_count`` (word),
     ``lowercase`` (note: BLEU is computed against the raw references); ``max_len`` truncates source
-    and target token ids (BOS/EOS excluded); ``cache_dir`` (default ``data_dir/.fusionlab_cache``)
-    holds tokenizers and tokenized splits; ``bucketing`` batches train sentences of similar length.
+    and target token ids (BOS/EOS excluded); ``cache_dir`` (default: train.py's ``paths.cache_dir``, never inside
+    ``data_dir``, which may be read-only) holds tokenizers and tokenized splits; ``bucketing`` batches train sentences of similar length.
     """
 
     dataset_name = "multi30k"
@@ -297,7 +297,7 @@ class Multi30kDataModule(FusionDataModule):
         self.min_count = int(min_count)
         self.max_len = int(max_len)
         self.lowercase = bool(lowercase)
-        self.cache_dir = Path(cache_dir) if cache_dir else Path(self.data_dir) / ".fusionlab_cache"
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.bucketing = bool(bucketing)
         self.src_tokenizer: Tokenizer | None = None
         self.validate_options()
@@ -387,7 +387,24 @@ class Multi30kDataModule(FusionDataModule):
     def feature_path(self, split: str) -> Path:
         return self.features_dir / self.feature_pattern.format(split=split, features=self.features)
 
+    def missing_feature_files(self) -> list[Path]:
+        """The image feature files of the configured splits that do not exist ([] for features=none)."""
+        if self.features == "none":
+            return []
+        return [p for p in map(self.feature_path, self.split_names) if not p.is_file()]
+
+    def check_feature_files(self) -> None:
+        """DataError listing the missing feature files (e.g. the text-only release) and the options."""
+        missing = self.missing_feature_files()
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise DataError(f"image features {missing[0]}{more} are missing (features={self.features}): "
+                            "for text only set dataset.features=none (or use fusion=text_only); "
+                            "otherwise download the WMT Multi30K features into dataset.features_dir "
+                            "or fix dataset.feature_pattern")
+
     def load(self) -> None:
+        self.check_feature_files()
         src_tok, tgt_tok = self.build_tokenizers()
         self.src_tokenizer, self.tgt_tokenizer = src_tok, tgt_tok
         self.splits = {}
