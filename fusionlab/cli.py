@@ -48,10 +48,16 @@ def instantiate_group(node: DictConfig | None) -> list:
     return [instantiate(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
 
 
-def build_datamodule(dataset_cfg: DictConfig):
+def build_datamodule(dataset_cfg: DictConfig, threads: int | None = None):
+    """The datamodule, prepared and set up; ``threads``: the run's thread budget, shared out among
+    its DataLoader workers (fusionlab.threads.WorkerThreads)."""
     from hydra.utils import instantiate
 
+    from fusionlab.threads import WorkerThreads
+
     dm = instantiate(dataset_cfg)
+    if threads is not None and hasattr(dm, "worker_init_fn"):
+        dm.worker_init_fn = WorkerThreads(threads, getattr(dm, "num_workers", 1))
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -138,12 +144,16 @@ def scalar_metrics(callback_metrics: dict, prefixes: tuple[str, ...]) -> dict[st
 
 
 def finish_wandb(exit_code: int = 0) -> None:
-    """Close the W&B run of this job (a non-zero exit_code marks it failed)."""
+    """Close the W&B run of this job (a non-zero exit_code marks it failed) and wait until its files
+    are complete. wandb.finish() returns before wandb-core has written the run's transaction log
+    (offline-run-*/run-*.wandb is closed asynchronously; it can still hold only its header), so the
+    service is torn down too: that waits for every stream to be flushed. The next run starts a new one."""
     if "wandb" in sys.modules:
         import wandb
 
         if wandb.run is not None:
             wandb.finish(exit_code=exit_code)
+            wandb.teardown()
 
 
 WANDB_ID_FILE = "wandb_run_id.txt"
@@ -256,19 +266,84 @@ def name_sweep_run(cfg: DictConfig) -> None:
         node.name = f"{node.name}-job{hc.job.num}"
 
 
+# --- checks before a run ----------------------------------------------------------------------
+def trainer_choice(cfg: DictConfig) -> str:
+    """How the user chose the trainer, for messages: ``trainer=<option>`` when Hydra knows it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choice = OmegaConf.select(HydraConfig.get(), "runtime.choices.trainer", default=None)
+        if choice:
+            return f"trainer={choice}"
+    return f"trainer.accelerator={OmegaConf.select(cfg, 'trainer.accelerator', default=None)}"
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU trainer on a machine without a CUDA GPU: one ConfigError naming the CPU equivalent
+    (Lightning's own error, 'No supported gpu backend found!', says nothing about what to type)."""
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="cpu")).lower()
+    if accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if torch.cuda.is_available() or (accelerator == "gpu" and torch.backends.mps.is_available()):
+        return
+    strategy = str(OmegaConf.select(cfg, "trainer.strategy", default="") or "").lower()
+    if "ddp" in strategy:
+        instead = "trainer=ddp_spawn_cpu" if "spawn" in strategy else "trainer=ddp_cpu"
+        instead += " (DDP over CPU processes) or trainer=cpu"
+    else:
+        instead = "trainer=cpu (or trainer=ddp_cpu for DDP over CPU processes)"
+    raise ConfigError(f"{trainer_choice(cfg)} needs a CUDA GPU, but no CUDA GPU was found on this "
+                      f"machine (torch.cuda.is_available() is False): use {instead}")
+
+
+def check_training_length(cfg: DictConfig) -> None:
+    """Refuse a fit that trains nothing (max_epochs=0 or max_steps=0): the test would silently score
+    an untrained model. Resuming from a checkpoint (ckpt_path) with such a limit is allowed."""
+    if not cfg.get("train", True) or cfg.get("ckpt_path") or \
+            OmegaConf.select(cfg, "trainer.fast_dev_run", default=False):
+        return
+    for key in ("trainer.max_epochs", "trainer.max_steps"):
+        if OmegaConf.select(cfg, key, default=None) == 0:
+            raise ConfigError(
+                f"{key}=0 trains nothing, and the test would score an untrained model: set "
+                f"{key.split('.')[-1]}=1 or more, or test a trained checkpoint with "
+                "`python eval.py ckpt_path=<run>/checkpoints/best.ckpt`")
+
+
+def check_config_values(cfg: DictConfig) -> None:
+    """Option values (types, ranges, required values, checkpoint files): fusionlab.config_checks."""
+    from fusionlab.config_checks import check_config
+
+    check_config(cfg)
+
+
 # --- train ------------------------------------------------------------------------------------
 def train(cfg: DictConfig) -> float | None:
     """Fit and test one configuration; write metrics.json; return cfg.optimized_metric's value."""
+    from fusionlab.threads import thread_limit
+
+    check_config_values(cfg)
+    with thread_limit(cfg.get("threads")) as threads:
+        return fit_and_test(cfg, threads)
+
+
+def fit_and_test(cfg: DictConfig, threads: int) -> float | None:
+    """train()'s body, with the run's thread limit applied (``threads`` torch threads)."""
     quiet_environment(cfg)
     quiet_other_ranks()
     check_multirun_strategy(cfg)
+    check_accelerator(cfg)
+    check_training_length(cfg)
     import lightning as L
     from hydra.utils import instantiate
 
+    log.info("threads: %d (torch.get_num_threads)", torch_threads())
     name_sweep_run(cfg)
     resume = resolve_ckpt_path(cfg) if cfg.get("train", True) else None
     L.seed_everything(cfg.seed, workers=True)
-    dm = build_datamodule(cfg.dataset)
+    dm = build_datamodule(cfg.dataset, threads)
     model = build_model(cfg, dm.spec)
     if resume:
         check_resume_checkpoint(model, resume)
@@ -290,16 +365,27 @@ def train(cfg: DictConfig) -> float | None:
             load_weights(model, best)
         trainer.test(model, datamodule=dm)
         metrics.update(scalar_metrics(trainer.callback_metrics, ("test/",)))
-    if getattr(model, "bleu_signature", None):
-        metrics_meta = {"bleu_signature": model.bleu_signature}
-    else:
-        metrics_meta = {}
+    # what each metric is (sacreBLEU signature, tokenized-BLEU recipe, ...), set by the task
+    metrics_meta = dict(getattr(model, "metric_notes", None) or {})
     result = {**metrics, **metrics_meta, **counts, "best_model_path": best}
     if trainer.is_global_zero:
         path = write_metrics(cfg.paths.output_dir, result)
         log.info("metrics written to %s", path)
         print(json.dumps({k: v for k, v in result.items() if k.startswith("test/")}, indent=2))
+        print(describe_run_folder(cfg.paths.output_dir))
     return optimized_value(cfg, trainer, metrics)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def describe_run_folder(folder: str | Path) -> str:
+    from fusionlab.run_folder import describe
+
+    return describe(folder)
 
 
 def optimized_value(cfg: DictConfig, trainer, metrics: dict[str, float]) -> float | None:
@@ -322,6 +408,9 @@ def optimized_value(cfg: DictConfig, trainer, metrics: dict[str, float]) -> floa
 # --- evaluate ---------------------------------------------------------------------------------
 def run_config_of(ckpt_path: str | Path) -> DictConfig:
     """The .hydra/config.yaml of the run that wrote ``ckpt_path`` (<run>/checkpoints/x.ckpt)."""
+    if not Path(ckpt_path).is_file():
+        raise CheckpointError(f"checkpoint not found: {ckpt_path}: pass ckpt_path=<run dir>/"
+                              "checkpoints/best.ckpt (or last.ckpt) of a finished run")
     run_dir = Path(ckpt_path).resolve().parent.parent
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
@@ -333,15 +422,31 @@ def run_config_of(ckpt_path: str | Path) -> DictConfig:
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint with its run's config; optional modality corruption (robustness curve)."""
+    from fusionlab.threads import thread_limit
+
+    check_config_values(cfg)
+    with thread_limit(cfg.get("threads")) as threads:
+        return evaluate_checkpoint(cfg, threads)
+
+
+def dataset_overrides(cfg: DictConfig) -> dict:
+    """eval.py's ``dataset.<key>=...`` options that were given (declared ones default to null)."""
+    given = OmegaConf.to_container(cfg.get("dataset") or OmegaConf.create({}), resolve=True)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def evaluate_checkpoint(cfg: DictConfig, threads: int) -> dict[str, float]:
+    """evaluate()'s body, with the run's thread limit applied (``threads`` torch threads)."""
     quiet_environment(cfg)
     import lightning as L
     from hydra.utils import instantiate
 
     L.seed_everything(cfg.seed, workers=True)
     run_cfg = run_config_of(cfg.ckpt_path)
-    if cfg.get("dataset"):
-        run_cfg.dataset = OmegaConf.merge(run_cfg.dataset, cfg.dataset)
-    dm = build_datamodule(run_cfg.dataset)
+    check_accelerator(cfg)
+    if dataset_overrides(cfg):
+        run_cfg.dataset = OmegaConf.merge(run_cfg.dataset, dataset_overrides(cfg))
+    dm = build_datamodule(run_cfg.dataset, threads)
     model = build_model(run_cfg, dm.spec)
     load_weights(model, cfg.ckpt_path)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False,
@@ -356,6 +461,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         write_metrics(cfg.paths.output_dir, results)
         print(json.dumps(results, indent=2))
+        print(describe_run_folder(cfg.paths.output_dir))
     return results
 
 
@@ -370,14 +476,72 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def original_error(error: BaseException) -> BaseException:
+    """The exception a user should see: the one inside Hydra's InstantiationException wrappers
+    ('Error in call to target ...'), else ``error`` itself."""
+    from hydra.errors import InstantiationException
+
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def one_line(error: BaseException) -> str:
+    """``<Type>: <message>`` on one line; for an error raised while Hydra instantiated an object,
+    the original error and the config node that was being built."""
+    import re
+
+    shown = original_error(error)
+    text = f"{type(shown).__name__}: {' '.join(str(shown).split())}"
+    if shown is not error:
+        where = re.search(r"full_key: (\S+)", str(error))
+        target = re.search(r"target '([^']+)'", str(error))
+        built = " = ".join(m.group(1) for m in (where, target) if m)
+        text += f" (raised while building {built})" if built else ""
+    return text
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Printed as one line without a traceback: FusionlabError, and any error raised inside an
+    object Hydra instantiates from the config (a bad option value reaching a constructor)."""
+    from hydra.errors import InstantiationException
+
+    return isinstance(original_error(error), FusionlabError) or isinstance(error, InstantiationException)
+
+
+def log_to_files(message: str) -> None:
+    """Write an ERROR record to the log files only: the console gets the one ``fusionlab:`` line."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers + log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def created_run_folder(cfg: DictConfig) -> Path | None:
+    """The output folder when Hydra created it for this single run at its default place (a
+    timestamped folder, not one given with hydra.run.dir): the only kind removed when empty."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or in_multirun() or launch_rank() > 0:
+        return None
+    hc = HydraConfig.get()
+    if any(o.startswith("hydra.run.dir=") for o in hc.overrides.hydra):
+        return None
+    folder = Path(str(cfg.paths.output_dir)).resolve()
+    runtime = OmegaConf.select(hc, "runtime.output_dir", default=None)
+    return folder if runtime and Path(str(runtime)).resolve() == folder else None
+
+
 def record_error(cfg: DictConfig, error: BaseException) -> Path | None:
-    """Write {"error_type", "message", "traceback"} to <output_dir>/error.json (None if impossible)."""
+    """Write {"error_type", "message", "traceback"} to <output_dir>/error.json (None if impossible).
+    Type and message are those of :func:`original_error`; the traceback is the whole chain."""
     import traceback
 
     try:
         path = Path(cfg.paths.output_dir) / ERROR_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"error_type": type(error).__name__, "message": str(error),
+        shown = original_error(error)
+        path.write_text(json.dumps({"error_type": type(shown).__name__, "message": str(shown),
                                     "traceback": "".join(traceback.format_exception(error))}, indent=2))
         return path
     except Exception:  # the output folder itself may be the problem; the error is still printed
@@ -393,24 +557,31 @@ def failed_job_value(cfg: DictConfig) -> None:
 
 
 def run_guarded(fn, cfg: DictConfig):
-    """Run ``fn(cfg)``. Any failure is written to <output_dir>/error.json. In a multirun the job is
-    reported as failed and the sweep goes on; a single run exits non-zero, user-facing errors
-    (FusionlabError) as one clear message (the traceback with verbose=true or HYDRA_FULL_ERROR=1)."""
+    """Run ``fn(cfg)``. Any failure is written to <output_dir>/error.json and the log file. In a
+    multirun the job is reported in one line and the sweep goes on (fusionlab.sweep_report sums up);
+    a single run exits non-zero, user errors (:func:`is_user_error`) as one ``fusionlab: error:``
+    line (the traceback with verbose=true or HYDRA_FULL_ERROR=1), and a run folder that Hydra
+    created for it but that holds nothing yet is removed."""
+    import traceback
+
     exit_code = 0
     try:
         return fn(cfg)
     except Exception as e:
         exit_code = 1
         where = record_error(cfg, e)
-        log.error("%s: %s", type(e).__name__, e, exc_info=in_multirun())
+        log_to_files("".join(traceback.format_exception(e)))
         if in_multirun():
-            print(f"fusionlab: job failed: {type(e).__name__}: {e} (details in {where}); "
-                  "the other jobs go on", file=sys.stderr)
+            print(f"fusionlab: job failed: {one_line(e)} (details in {where})", file=sys.stderr)
             return failed_job_value(cfg)
-        if not isinstance(e, FusionlabError) or cfg.get("verbose") \
-                or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        folder = created_run_folder(cfg)
+        if folder is not None:
+            from fusionlab.run_folder import remove_if_empty
+
+            remove_if_empty(folder)
+        if not is_user_error(e) or cfg.get("verbose") or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"fusionlab: error: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"fusionlab: error: {one_line(e)}", file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         finish_wandb(exit_code)
