@@ -2,6 +2,9 @@
 
 ``eval.py ckpt_path=... corrupt='{modality: image, mode: gaussian, levels: [0, 0.5, 1, 2]}'``
 tests once per level and writes robustness.json (metric per level) and robustness.png.
+``corrupt='{modality: image, mode: shuffle, levels: [1]}'`` is the incongruent evaluation (each
+sample gets another sample's image); with mode shuffle, ``modality`` may be a list
+(``[audio, vision]``): those modalities move together, from the same other sample.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ class ModalityCorruption:
         self.modality, self.mode, self.level, self.seed = modality, mode, float(level), int(seed)
 
     def __call__(self, batch) -> dict:
-        from fusionlab.fusion.corrupt import corrupt_modality
+        from fusionlab.fusion.corrupt import corrupt_modality, shuffle_samples
 
         gen = torch.Generator(device="cpu").manual_seed(self.seed + int(batch.index[0]))
+        if self.mode == "shuffle":  # the masks of sequence modalities move with their features
+            modalities = [self.modality] if isinstance(self.modality, str) else list(self.modality)
+            inputs, batch.masks = shuffle_samples(batch.inputs, batch.masks, modalities, self.level, gen)
+            return inputs
         return corrupt_modality(batch.inputs, self.modality, self.mode, self.level, gen)
 
 
@@ -35,11 +42,17 @@ def main_metric(task) -> str:
 def robustness_curve(trainer, task, dm, corrupt_cfg, out_dir) -> dict:
     """Test once per level; returns {"test/<metric>@<level>": value, ...} and writes json + png."""
     modality = corrupt_cfg.get("modality")
-    if modality not in dm.spec.modalities:
-        raise ConfigError(f"corrupt.modality={modality!r} is not one of this run's modalities "
-                          f"{list(dm.spec.modalities)}")
     mode = corrupt_cfg.get("mode", "gaussian")
-    levels = [float(x) for x in corrupt_cfg.get("levels", [0.0, 0.5, 1.0, 2.0])]
+    if not isinstance(modality, str) and modality is not None:
+        modality = [str(m) for m in modality]
+        if mode != "shuffle":
+            raise ConfigError(f"corrupt.modality={modality}: a list of modalities needs mode: shuffle")
+    for m in [modality] if isinstance(modality, str) or modality is None else modality:
+        if m not in dm.spec.modalities:
+            raise ConfigError(f"corrupt.modality={m!r} is not one of this run's modalities "
+                              f"{list(dm.spec.modalities)}")
+    default_levels = [0.0, 1.0] if mode == "shuffle" else [0.0, 0.5, 1.0, 2.0]
+    levels = [float(x) for x in corrupt_cfg.get("levels", default_levels)]
     metric = main_metric(task)
     curve, results = [], {}
     for level in levels:

@@ -76,3 +76,59 @@ def test_bad_arguments_raise_config_errors(args, match):
     inputs, _ = _batch()
     with pytest.raises(ConfigError, match=match):
         corrupt_modality(inputs, *args)
+
+
+# --- shuffle: incongruent evaluation -------------------------------------------------------------
+def _row_sources(new: torch.Tensor, old: torch.Tensor) -> list[int]:
+    """For each row of ``new`` the index of the identical row of ``old`` (rows of old are distinct)."""
+    flat_new, flat_old = new.reshape(len(new), -1), old.reshape(len(old), -1)
+    return [int(torch.nonzero((flat_old == row).all(dim=1))[0]) for row in flat_new]
+
+
+@pytest.mark.parametrize("batch", [2, 3, 7, 64])
+def test_derangement_has_no_fixed_point_and_is_a_permutation(batch):
+    from fusionlab.fusion.corrupt import derangement
+
+    for seed in range(30):
+        perm = derangement(batch, torch.Generator().manual_seed(seed))
+        assert sorted(perm.tolist()) == list(range(batch))
+        assert all(int(p) != i for i, p in enumerate(perm))
+
+
+def test_shuffle_gives_every_sample_another_samples_features_and_leaves_text_intact():
+    inputs, mask = _batch()
+    out = corrupt_modality(inputs, "image", "shuffle", 1.0, torch.Generator().manual_seed(4))
+    sources = _row_sources(out["image"], inputs["image"])
+    assert sorted(sources) == list(range(6))                    # every feature row used once
+    assert all(src != i for i, src in enumerate(sources))       # nobody keeps its own
+    assert torch.equal(out["text"], inputs["text"])             # text untouched
+    assert torch.equal(out["audio"], inputs["audio"])
+    again = corrupt_modality(inputs, "image", "shuffle", 1.0, torch.Generator().manual_seed(4))
+    assert torch.equal(again["image"], out["image"])            # seeded: reproducible
+
+
+def test_shuffle_moves_sequence_masks_with_their_features_and_shares_one_permutation():
+    from fusionlab.fusion.corrupt import shuffle_samples
+
+    inputs, mask = _batch()
+    masks = {"text": mask, "audio": mask.clone()}
+    new, new_masks = shuffle_samples(inputs, masks, ["audio", "image"], 1.0, torch.Generator().manual_seed(2))
+    audio_src = _row_sources(new["audio"], inputs["audio"])
+    assert audio_src == _row_sources(new["image"], inputs["image"])   # both from the same other sample
+    assert all(src != i for i, src in enumerate(audio_src))
+    assert torch.equal(new_masks["audio"], mask[torch.tensor(audio_src)])
+    assert torch.equal(new_masks["text"], mask) and torch.equal(new["text"], inputs["text"])
+    assert torch.equal(masks["audio"], mask)                    # the arguments are not modified
+
+
+def test_shuffle_level_is_the_fraction_of_deranged_samples():
+    inputs = {"image": torch.arange(40.0).view(20, 2)}
+    half = corrupt_modality(inputs, "image", "shuffle", 0.5, torch.Generator().manual_seed(0))
+    moved = [src != i for i, src in enumerate(_row_sources(half["image"], inputs["image"]))]
+    assert sum(moved) == 10
+    none = corrupt_modality(inputs, "image", "shuffle", 0.0)
+    assert torch.equal(none["image"], inputs["image"])
+    single = corrupt_modality({"image": torch.ones(1, 3)}, "image", "shuffle", 1.0)
+    assert torch.equal(single["image"], torch.ones(1, 3))       # one sample: nothing to swap with
+    with pytest.raises(ConfigError, match="level"):
+        corrupt_modality(inputs, "image", "shuffle", 1.5)

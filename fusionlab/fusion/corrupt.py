@@ -6,6 +6,11 @@ Modes:
   "gaussian": features get additive noise of std = level × (std of the modality's real values);
               a TOKENS modality (integer ids) has a ``level`` fraction of each sample's real tokens
               (rounded) replaced by ``unk_id``.
+  "shuffle":  incongruent evaluation (Elliott 2018): a ``level`` fraction of the samples (level=1:
+              every sample) gets ANOTHER sample's features of the modality, through a random
+              derangement within the batch (no chosen sample keeps its own features). Use
+              :func:`shuffle_samples` to move the modality's mask along with the features (sequence
+              modalities). A batch of one sample cannot be deranged and is returned unchanged.
 Real tokens are those with mask True (or, without a mask, ids != pad_id). Padded steps are never
 touched. The input dict is not modified; a new dict is returned.
 """
@@ -17,7 +22,7 @@ from torch import Tensor
 
 from fusionlab.errors import ConfigError
 
-MODES = ("zeros", "gaussian")
+MODES = ("zeros", "gaussian", "shuffle")
 UNK_ID = 3
 
 
@@ -37,10 +42,13 @@ def corrupt_modality(batch_inputs: dict[str, Tensor], modality: str, mode: str, 
         raise ConfigError(f"corruption mode {mode!r} is unknown; choose one of {list(MODES)}")
     level = float(level)
     is_tokens = not torch.is_floating_point(batch_inputs[modality])
-    if level < 0 or ((mode == "zeros" or is_tokens) and level > 1):
+    fraction_only = mode in ("zeros", "shuffle") or is_tokens
+    if level < 0 or (fraction_only and level > 1):
         raise ConfigError(f"corruption level {level} is out of range for mode {mode!r}: use a fraction "
-                          f"in [0, 1]" + ("" if is_tokens or mode == "zeros" else " (or any std >= 0)"))
+                          f"in [0, 1]" + ("" if fraction_only else " (or any std >= 0)"))
     x = batch_inputs[modality]
+    if mode == "shuffle":
+        return shuffle_samples(batch_inputs, {}, [modality], level, generator)[0]
     if mode == "zeros":
         new = _drop_samples(x, level, generator, _real(x, mask, pad_id) if is_tokens else None, unk_id)
     elif is_tokens:
@@ -85,3 +93,51 @@ def _add_noise(x: Tensor, level: float, generator, mask: Tensor | None) -> Tenso
     if mask is not None and x.dim() == 3:
         noise = noise * mask.unsqueeze(-1).to(x.dtype)
     return x + noise
+
+
+def derangement(n: int, generator: torch.Generator | None = None) -> Tensor:
+    """A uniformly random permutation of range(n) without fixed points ((n,) long); n >= 2.
+
+    Rejection sampling: about e = 2.72 draws of torch.randperm on average.
+    """
+    if n < 2:
+        raise ValueError(f"a derangement needs at least 2 elements, got {n}")
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        if not (perm == torch.arange(n)).any():
+            return perm
+
+
+def shuffle_permutation(batch: int, level: float, generator: torch.Generator | None = None) -> Tensor:
+    """(batch,) source row of each sample: round(level · batch) randomly chosen samples (at least 2
+    when level > 0) are deranged among themselves, the others keep their own row."""
+    perm = torch.arange(batch)
+    n = min(batch, max(2, round(level * batch))) if level > 0 else 0
+    if batch < 2 or n < 2:
+        return perm
+    chosen = torch.randperm(batch, generator=generator)[:n]
+    perm[chosen] = chosen[derangement(n, generator)]
+    return perm
+
+
+def shuffle_samples(inputs: dict[str, Tensor], masks: dict[str, Tensor], modalities: list[str],
+                    level: float = 1.0, generator: torch.Generator | None = None
+                    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Incongruent inputs: the ``modalities`` of sample i come from sample perm[i] (one permutation
+    shared by all listed modalities, see :func:`shuffle_permutation`), their masks move with them.
+
+    inputs: modality -> (B, ...) tensor; masks: modality -> (B, T) bool (may lack some modalities).
+    Returns new (inputs, masks) dicts; the arguments are not modified.
+    """
+    missing = [m for m in modalities if m not in inputs]
+    if missing:
+        raise ConfigError(f"corruption modality {missing[0]!r} is not in the batch; "
+                          f"choose among {sorted(inputs)}")
+    batch = next(iter(inputs.values())).shape[0]
+    perm = shuffle_permutation(batch, float(level), generator)
+    new_inputs, new_masks = dict(inputs), dict(masks)
+    for m in modalities:
+        new_inputs[m] = inputs[m][perm.to(inputs[m].device)]
+        if m in masks:
+            new_masks[m] = masks[m][perm.to(masks[m].device)]
+    return new_inputs, new_masks
