@@ -28,8 +28,9 @@ from fusionlab.errors import ConfigError, DataError
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
 
-# words (with inner hyphens/apostrophes) or single punctuation marks
-_WORD_RE = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")
+# dotted abbreviations ("E.S.E.", "z.B."), words (with inner hyphens/apostrophes, and a word-final
+# apostrophe as in "Kids' Food"; the detokenizer could not re-attach either) or single punctuation marks
+_WORD_RE = re.compile(r"(?:\w\.){2,}|\w+(?:[-'’]\w+)*(?:['’](?!\w))?|[^\w\s]")
 # light detokenization: no space before closing punctuation, none after opening brackets
 _SPACE_BEFORE_RE = re.compile(r" ([.,!?;:%)\]}”])")
 _SPACE_AFTER_RE = re.compile(r"([(\[{“]) ")

@@ -2,7 +2,9 @@
 
 The decoder starts from the fused vector z and, by default, attends over the text encoder's states
 (or over the fusion's ``memory`` when it provides one). Training uses teacher forcing; validation
-decodes greedily, test with batched beam search; BLEU is sacreBLEU on detokenized output.
+decodes greedily, test with batched beam search; BLEU is sacreBLEU on detokenized output
+(case-insensitive when the target vocabulary is lowercased), and at test time also the tokenized
+BLEU of the MMT literature (fusionlab/metrics/bleu.py).
 """
 
 from __future__ import annotations
@@ -71,11 +73,17 @@ class TranslationTask(FusionTask):
                 for i, h, ref in zip(batch.index.tolist(), hyps, batch.target_text)]
 
     def eval_metrics(self, records, stage):
-        from fusionlab.metrics.bleu import corpus_bleu
+        """bleu: sacreBLEU on the detokenized output, case-insensitive (case:lc) when the target
+        vocabulary is lowercased; test only: bleu_tok, the MMT literature's tokenized BLEU.
+        ``metric_notes`` (written to metrics.json) names each."""
+        from fusionlab.metrics.bleu import translation_scores
 
-        hyps = [r[1] for r in records]
-        refs = [r[2] for r in records]
-        score, signature = corpus_bleu(hyps, refs)
-        self.bleu_signature = signature
+        dm = self.trainer.datamodule
+        metrics, notes = translation_scores(
+            [r[1] for r in records], [r[2] for r in records],
+            lowercase=bool(getattr(dm.tgt_tokenizer, "lowercase", False)),
+            lang=str(getattr(dm, "tgt_lang", "en")), tokenized=stage == "test")
+        self.bleu_signature = notes["bleu_signature"]
+        self.metric_notes = {**getattr(self, "metric_notes", {}), **notes}
         self.samples = [{"index": r[0], "hypothesis": r[1], "reference": r[2]} for r in records[:20]]
-        return {"bleu": float(score)}
+        return metrics
