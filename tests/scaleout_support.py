@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 # small, fast runs; odd evaluation split sizes so that DistributedSampler must pad under 2 ranks
 SIZES = {"synthetic_mt": {"train": 256, "val": 91, "test": 75},
          "synthetic_emotion": {"train": 256, "val": 91, "test": 75}}
-TINY = ["latent_dim=32", "trainer.max_epochs=1", "+trainer.limit_train_batches=3", "dataset.batch_size=32",
+TINY = ["latent_dim=32", "trainer.max_epochs=1", "trainer.limit_train_batches=3", "dataset.batch_size=32",
         "callbacks.progress_bar=null"]
 
 
@@ -125,6 +125,6 @@ def small_multirun(tmp_path_factory):
         sweep_dir = root / "2030-01-01_00-00-00"
         proc = run_train("-m", f"fusion={','.join(MULTIRUN_FUSIONS)}",
                          f"seed={','.join(map(str, MULTIRUN_SEEDS))}", *dataset_args("synthetic_mt", root / "data"),
-                         *TINY, "+trainer.limit_val_batches=2", f"hydra.sweep.dir={sweep_dir}", timeout=600)
+                         *TINY, "trainer.limit_val_batches=2", f"hydra.sweep.dir={sweep_dir}", timeout=600)
         _SWEEPS["small"] = (sweep_dir, proc)
     return _SWEEPS["small"]

@@ -49,7 +49,7 @@ def test_subprocess_ddp_is_refused_in_a_multirun(tmp_path):
             check_multirun_strategy(compose_multirun(tmp_path, f"trainer={trainer}"))
     with pytest.raises(ConfigError, match="multirun"):
         check_multirun_strategy(compose_multirun(
-            tmp_path, "trainer=cpu", "+trainer.strategy={_target_: lightning.pytorch.strategies.DDPStrategy}",
+            tmp_path, "trainer=cpu", "trainer.strategy={_target_: lightning.pytorch.strategies.DDPStrategy}",
             "trainer.devices=2"))
 
 

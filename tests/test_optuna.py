@@ -22,9 +22,10 @@ SEARCH = ["task.optimizer.lr=choice(0.001,-1.0)", "hydra.sweeper.sampler.seed=0"
 def test_two_trial_study_survives_a_failing_trial(tmp_path):
     sweep_dir = tmp_path / "study"
     proc = run_train("-m", "hparams_search=optuna", *dataset_args("synthetic_emotion", tmp_path / "data"),
-                     *TINY, "+trainer.limit_val_batches=2", "logger=none", "hydra.sweeper.n_trials=2",
+                     *TINY, "trainer.limit_val_batches=2", "logger=none", "hydra.sweeper.n_trials=2",
                      *SEARCH, f"hydra.sweep.dir={sweep_dir}")
-    assert proc.returncode == 0, explain(proc)
+    assert proc.returncode == 1, explain(proc)  # the study finished, one of its trials failed
+    assert f"fusionlab: sweep {sweep_dir}: 1 finished, 1 failed" in proc.stderr
     jobs = sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
     assert len(jobs) == 2
     failed = [j for j in jobs if (j / "error.json").is_file()]

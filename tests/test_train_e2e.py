@@ -29,7 +29,7 @@ def test_fast_dev_run_every_fusion_on_every_embedded_dataset(compose, tmp_path, 
     assert metrics["params/total"] > 0
 
 
-LIMITED = ["trainer.max_epochs=2", "+trainer.limit_train_batches=6", "+trainer.limit_val_batches=2",
+LIMITED = ["trainer.max_epochs=2", "trainer.limit_train_batches=6", "trainer.limit_val_batches=2",
            "dataset.batch_size=32", "latent_dim=32", "logger=none", "callbacks.progress_bar=null"]
 
 
@@ -106,6 +106,6 @@ def test_gpu_bf16_fast_dev_run(compose, tmp_path, dataset):
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    cfg = compose(f"dataset={dataset}", "fusion=gan", "trainer=gpu", "+trainer.fast_dev_run=true", *SMALL)
+    cfg = compose(f"dataset={dataset}", "fusion=gan", "trainer=gpu", "trainer.fast_dev_run=true", *SMALL)
     train(cfg)
     assert (tmp_path / "metrics.json").is_file()

@@ -101,7 +101,7 @@ def test_classification_run_logs_config_counts_figures_to_offline_wandb(tmp_path
     from fusionlab.cli import finish_wandb, train
 
     cfg = compose_train(["fusion=gan", "logger=wandb", *dataset_args("synthetic_emotion", tmp_path / "data"),
-                         *TINY, "+trainer.limit_val_batches=2"], tmp_path, tmp_path / "data")
+                         *TINY, "trainer.limit_val_batches=2"], tmp_path, tmp_path / "data")
     try:
         train(cfg)
     finally:

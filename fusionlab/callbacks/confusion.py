@@ -48,11 +48,11 @@ class ConfusionMatrices(TestRecordsCallback):
         return getattr(pl_module, "protocol", None) in ("mult", "fourway")
 
     def records_of(self, pl_module, out, batch) -> list[tuple]:
-        pred = pl_module.predict_labels(out).detach().cpu().numpy()
-        target = batch.target.detach().cpu().numpy()
-        if pl_module.protocol == "fourway" and target.ndim == 2:
-            target = target.argmax(-1)
-        return [(int(i), p, t) for i, p, t in zip(batch.index.tolist(), pred, target)]
+        """The (index, predicted, true) records the task's eval_step made for this batch (under
+        the trainer's precision): the head is not run again here."""
+        fourway = pl_module.protocol == "fourway"
+        return [(i, p, t.argmax(-1) if fourway and t.ndim == 1 else t)
+                for i, p, t in pl_module.last_eval_records]
 
     def report(self, trainer, pl_module, records, prefix) -> None:
         pred = np.stack([r[1] for r in records])

@@ -39,6 +39,8 @@ class FusionDataModule(L.LightningDataModule):
         self.spec: DataSpec | None = None
         self.splits: dict[str, Dataset] = {}
         self.tgt_tokenizer: Any = None
+        # set by the CLI (fusionlab.threads.WorkerThreads): runs first in every DataLoader worker
+        self.worker_init_fn: Any = None
 
     # --- to implement -----------------------------------------------------------------------
     def load(self) -> None:
@@ -59,10 +61,11 @@ class FusionDataModule(L.LightningDataModule):
                                                batch_size, seed=self.seed,
                                                tie_lengths=getattr(dataset, "target_lengths", None))
             return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.num_workers,
-                              collate_fn=Collator(self.spec), persistent_workers=self.num_workers > 0)
+                              collate_fn=Collator(self.spec), persistent_workers=self.num_workers > 0,
+                              worker_init_fn=self.worker_init_fn)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
                           num_workers=self.num_workers, collate_fn=Collator(self.spec),
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0, worker_init_fn=self.worker_init_fn)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)

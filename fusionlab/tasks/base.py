@@ -176,7 +176,9 @@ class FusionTask(L.LightningModule):
     def _eval_batch(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> FusionOutput:
         terms, out, encoded = self.losses(batch)
         self._log_terms(terms, stage, len(batch))
-        self._records.extend((dataloader_idx,) + r for r in self.eval_step(batch, out, encoded, stage))
+        # this batch's records, read by callbacks (confusion matrices) instead of re-running the model
+        self.last_eval_records = self.eval_step(batch, out, encoded, stage)
+        self._records.extend((dataloader_idx,) + r for r in self.last_eval_records)
         return out
 
     # the FusionOutput goes to callbacks' on_*_batch_end (latent-space plots, confusion matrices)

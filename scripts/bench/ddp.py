@@ -67,7 +67,7 @@ def measure(trainer: str, processes: int, args, workdir: Path, threads: int | No
     cmd = [sys.executable, "train.py", f"trainer={trainer}", f"trainer.devices={processes}",
            f"dataset={args.dataset}", f"fusion={args.fusion}", f"latent_dim={args.latent_dim}",
            f"dataset.batch_size={args.global_batch // processes}", "trainer.max_epochs=1",
-           f"+trainer.limit_train_batches={args.steps + args.warmup}", "+trainer.limit_val_batches=0",
+           f"trainer.limit_train_batches={args.steps + args.warmup}", "trainer.limit_val_batches=0",
            "test=false", "logger=none", "callbacks.progress_bar=null",
            "+callbacks.throughput._target_=scripts.bench.ddp.ThroughputMeter",
            f"+callbacks.throughput.out={out}", f"+callbacks.throughput.warmup={args.warmup}",
