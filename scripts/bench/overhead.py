@@ -35,6 +35,14 @@ def compose(overrides: list[str], out_dir: Path):
     return cfg
 
 
+def training_batches(dm, n: int) -> list:
+    """The first ``n`` training batches of datamodule ``dm`` (several epochs if the split is small)."""
+    batches: list = []
+    while len(batches) < n:
+        batches.extend(dm.train_dataloader())
+    return batches[:n]
+
+
 def plain_loop(model, batches, warmup: int) -> list[float]:
     """The same generator and discriminator steps as FusionTask.training_step, without Lightning."""
     import torch
@@ -62,25 +70,35 @@ def plain_loop(model, batches, warmup: int) -> list[float]:
     return times
 
 
-def lightning_loop(model, batches, warmup: int) -> list[float]:
+def lightning_loop(model, batches, warmup: int, accelerator: str = "cpu",
+                   precision: str = "32-true") -> list[float]:
+    """Seconds per training step (after ``warmup`` steps) of one epoch over ``batches`` through
+    Lightning; on a GPU each step is timed between device synchronizations."""
     import lightning as L
+    import torch
     from torch.utils.data import DataLoader
+
+    def sync():
+        if accelerator in ("gpu", "cuda"):
+            torch.cuda.synchronize()
 
     class StepTimer(L.Callback):
         def __init__(self):
             self.times, self.t0 = [], 0.0
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            sync()
             self.t0 = time.perf_counter()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            sync()
             if batch_idx >= warmup:
                 self.times.append(time.perf_counter() - self.t0)
 
     timer = StepTimer()
     loader = DataLoader(batches, batch_size=None, shuffle=False)
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False,
+    trainer = L.Trainer(accelerator=accelerator, devices=1, precision=precision, max_epochs=1,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, callbacks=[timer],
                         log_every_n_steps=10)
     trainer.fit(model, train_dataloaders=loader)
@@ -106,10 +124,7 @@ def main() -> None:
     cfg = compose(["fusion=gan", "dataset=synthetic_mt", f"dataset.batch_size={args.batch_size}"], tmp)
     torch.manual_seed(0)
     dm = build_datamodule(cfg.dataset)
-    batches = []
-    while len(batches) < args.steps + args.warmup:  # several epochs if the split is small
-        batches.extend(dm.train_dataloader())
-    batches = batches[: args.steps + args.warmup]
+    batches = training_batches(dm, args.steps + args.warmup)
 
     results = {}
     for name, fn in (("plain", plain_loop), ("lightning", lightning_loop)):
