@@ -1,8 +1,11 @@
 """Affect evaluation protocols: IEMOCAP per-emotion binary tasks, 4-way, MOSI/MOSEI regression.
 
-Weighted F1 follows scikit-learn's ``f1_score(average="weighted")``: per-class F1 over the labels
-present in either truth or prediction, weighted by each class's support in the truth; a class
-with zero precision+recall scores 0.
+Weighted F1 follows scikit-learn's ``f1_score(y_true, y_pred, average="weighted")``: per-class F1
+over the labels present in either truth or prediction, weighted by each class's support in the
+FIRST argument (the truth); a class with zero precision+recall scores 0.
+
+Every protocol also reports the majority-class baseline of the evaluated split (``majority_*``):
+the scores of always predicting the split's most frequent class, for reading skewed labels.
 """
 
 from __future__ import annotations
@@ -66,12 +69,34 @@ def iemocap_metrics(pred, target, label_names: Sequence[str]) -> dict[str, float
         out[f"f1_{key}"] = weighted_f1(pred[:, i], target[:, i])
     out["acc_mean"] = float(np.mean([out[f"acc_{str(n).lower()}"] for n in label_names]))
     out["f1_mean"] = float(np.mean([out[f"f1_{str(n).lower()}"] for n in label_names]))
+    for i, name in enumerate(label_names):
+        key = str(name).lower()
+        base = majority_scores(target[:, i])
+        out[f"majority_acc_{key}"], out[f"majority_f1_{key}"] = base["acc"], base["f1"]
+    out["majority_acc_mean"] = float(np.mean([out[f"majority_acc_{str(n).lower()}"]
+                                              for n in label_names]))
+    out["majority_f1_mean"] = float(np.mean([out[f"majority_f1_{str(n).lower()}"]
+                                             for n in label_names]))
     return out
 
 
+def majority_scores(target) -> dict[str, float]:
+    """Accuracy and weighted F1 of predicting the most frequent class of ``target`` (N,) for every
+    sample (ties: the smallest class id)."""
+    target = as_array(target).ravel()
+    if not target.size:
+        return {"acc": 0.0, "f1": 0.0}
+    labels, counts = np.unique(target, return_counts=True)
+    constant = np.full_like(target, labels[np.argmax(counts)])
+    return {"acc": accuracy(constant, target), "f1": weighted_f1(constant, target)}
+
+
 def fourway_metrics(pred, target) -> dict[str, float]:
-    """The paper's 4-way softmax: pred, target (N,) class ids -> accuracy and weighted F1."""
-    return {"acc": accuracy(pred, target), "f1": weighted_f1(pred, target)}
+    """The paper's 4-way softmax: pred, target (N,) class ids -> accuracy and weighted F1, and the
+    majority-class baseline (``majority_acc``, ``majority_f1``)."""
+    base = majority_scores(target)
+    return {"acc": accuracy(pred, target), "f1": weighted_f1(pred, target),
+            "majority_acc": base["acc"], "majority_f1": base["f1"]}
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -81,20 +106,27 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(x * y) / denom) if denom > 0 else float("nan")
 
 
-def seven_class(x: np.ndarray) -> np.ndarray:
-    """Sentiment classes -3..3: clip to [-3, 3], then round half to even (as numpy and MulT do)."""
-    return np.round(np.clip(x, -3.0, 3.0))
+def sentiment_classes(x: np.ndarray, bound: int) -> np.ndarray:
+    """Sentiment classes -bound..bound: clip to [-bound, bound], then round half to even (as numpy
+    and MulT do); bound 3 gives the 7 classes of acc7, bound 2 the 5 of acc5."""
+    return np.round(np.clip(x, -float(bound), float(bound)))
 
 
 def regression_metrics(pred, target) -> dict[str, float]:
-    """MOSI/MOSEI sentiment metrics (MulT's evaluation).
+    """MOSI/MOSEI sentiment metrics (MulT's ``eval_mosei_senti(results, truths, exclude_zero=True)``).
 
     pred, target: (N,) floats in [-3, 3].
     - ``mae``, ``corr`` (Pearson) on the raw values;
-    - ``acc7``: both sides clipped to [-3, 3] and rounded (numpy round-half-to-even), equal class;
-    - ``acc2``, ``f1``: MulT's reported convention: samples whose target is exactly 0 are dropped,
-      then positive (> 0) vs not; ``f1`` is the weighted F1 of that split;
-    - ``acc2_nonneg``, ``f1_nonneg``: every sample, non-negative (>= 0) vs negative.
+    - ``acc7`` / ``acc5``: both sides clipped to [-3, 3] / [-2, 2] and rounded (numpy
+      round-half-to-even), equal class;
+    - ``acc2``: MulT's convention: samples whose target is exactly 0 are dropped, then positive
+      (> 0) vs not;
+    - ``f1``: the standard weighted F1 of that split (weights: support of the TRUE classes);
+    - ``f1_mult``: the F1 MulT printed, ``f1_score(pred > 0, truth > 0, average="weighted")``
+      with the arguments reversed, so the weights are the support of the PREDICTED classes;
+      papers comparing with MulT's tables compare with this one;
+    - ``acc2_nonneg``, ``f1_nonneg``: every sample, non-negative (>= 0) vs negative;
+    - ``majority_acc2``, ``majority_f1``: always predicting the majority sign of the non-zero split.
     """
     pred, target = as_array(pred).astype(np.float64).ravel(), as_array(target).astype(
         np.float64).ravel()
@@ -102,12 +134,18 @@ def regression_metrics(pred, target) -> dict[str, float]:
     if not target.size:
         raise DataError("regression metrics need at least one sample")
     nonzero = target != 0
+    pos_pred, pos_true = pred[nonzero] > 0, target[nonzero] > 0
+    base = majority_scores(pos_true)
     return {
         "mae": float(np.mean(np.abs(pred - target))),
         "corr": pearson(pred, target),
-        "acc7": float(np.mean(seven_class(pred) == seven_class(target))),
-        "acc2": accuracy(pred[nonzero] > 0, target[nonzero] > 0),
-        "f1": weighted_f1(pred[nonzero] > 0, target[nonzero] > 0),
+        "acc7": float(np.mean(sentiment_classes(pred, 3) == sentiment_classes(target, 3))),
+        "acc5": float(np.mean(sentiment_classes(pred, 2) == sentiment_classes(target, 2))),
+        "acc2": accuracy(pos_pred, pos_true),
+        "f1": weighted_f1(pos_pred, pos_true),
+        "f1_mult": weighted_f1(pos_true, pos_pred),   # MulT's reversed arguments, on purpose
         "acc2_nonneg": accuracy(pred >= 0, target >= 0),
         "f1_nonneg": weighted_f1(pred >= 0, target >= 0),
+        "majority_acc2": base["acc"],
+        "majority_f1": base["f1"],
     }

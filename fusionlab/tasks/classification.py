@@ -3,6 +3,8 @@
 protocol="mult": one binary softmax per label, per-label accuracy and weighted F1 and their means
 (the MulT protocol); protocol="fourway": one softmax over the labels (the paper's variant).
 Regression datasets (DataSpec.task == "regression") use an L1 head and MAE/corr/acc metrics.
+Every evaluation also reports the split's majority-class baseline (``majority_*``, see
+fusionlab/metrics/affect.py), so skewed labels cannot pass for learning.
 """
 
 from __future__ import annotations
