@@ -70,7 +70,24 @@ def robustness_curve(trainer, task, dm, corrupt_cfg, out_dir) -> dict:
     return results
 
 
-def plot_curve(curve: list[dict], metric: str, label: str, path: Path) -> None:
+# natural ranges of the main metrics; others (mae, loss) start at 0
+METRIC_RANGES = {"bleu": (0.0, 100.0), "f1_mean": (0.0, 1.0), "acc_mean": (0.0, 1.0), "acc": (0.0, 1.0),
+                 "f1": (0.0, 1.0), "acc_2": (0.0, 1.0), "acc_7": (0.0, 1.0), "corr": (-1.0, 1.0)}
+
+
+def y_range(metric: str, values: list[float]) -> tuple[float, float]:
+    """The curve's y-axis: the metric's natural range (BLEU 0..100, F1/accuracy 0..1), else 0 up to
+    the largest value + 10%, so that a small change looks small (an autoscaled axis made a 0.5
+    BLEU dip span the whole plot)."""
+    if metric in METRIC_RANGES:
+        low, high = METRIC_RANGES[metric]
+        return min(low, *values), max(high, *values)
+    top = max([0.0, *values])
+    return min(0.0, *values), (top * 1.1) or 1.0
+
+
+def plot_curve(curve: list[dict], metric: str, label: str, path: Path) -> tuple[float, float]:
+    """robustness.png: the metric per corruption level; returns the y-axis limits used."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,8 +97,11 @@ def plot_curve(curve: list[dict], metric: str, label: str, path: Path) -> None:
     ax.plot([c["level"] for c in curve], [c[metric] for c in curve], marker="o", label=label)
     ax.set_xlabel("corruption level")
     ax.set_ylabel(f"test {metric}")
+    ax.set_ylim(*y_range(metric, [c[metric] for c in curve]))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    limits = tuple(float(v) for v in ax.get_ylim())
     plt.close(fig)
+    return limits

@@ -6,7 +6,8 @@ Reads every job folder of the sweep (``<job>/.hydra/{config,hydra,overrides}.yam
 and, for failed jobs, ``error.json``; W&B is not needed) and writes into the sweep folder (or --out):
 
 - ``results.md``: per dataset, one row per fusion (plus any other swept option), one column per test
-  metric, ``mean ± std`` over seeds (sample std; ``n`` = finished seeds), then the failed jobs;
+  metric, ``mean ± std`` over seeds (sample std; ``n`` = finished seeds; the mean alone for n = 1),
+  then the failed jobs;
 - ``results.csv``: the same numbers, one line per (dataset, row), ``<metric>_mean``/``_std`` columns;
 - ``results.png``: a bar chart of each dataset's main metric (BLEU, mean F1, ...) with std error bars.
 """
@@ -109,11 +110,11 @@ def metric_columns(jobs: list[Job], only: list[str] | None) -> list[str]:
     return names
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value: one seed has no spread)."""
     n = len(values)
     mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
     return mean, std
 
 
@@ -123,7 +124,7 @@ class Table:
 
     dataset: str
     columns: list[str]
-    rows: dict[str, dict[str, tuple[float, float]]]
+    rows: dict[str, dict[str, tuple[float, float | None]]]
     counts: dict[str, int]
 
     @property
@@ -151,17 +152,19 @@ def build_tables(jobs: list[Job], only: list[str] | None = None) -> list[Table]:
     return tables
 
 
-def fmt(cell: tuple[float, float] | None) -> str:
+def fmt(cell: tuple[float, float | None] | None) -> str:
+    """``mean ± std``; the mean alone for a single seed (n = 1)."""
     if cell is None:
         return "–"
     mean, std = cell
-    return f"{mean:.2f} ± {std:.2f}" if abs(mean) >= 1 else f"{mean:.4f} ± {std:.4f}"
+    digits = 2 if abs(mean) >= 1 else 4
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def to_markdown(tables: list[Table], jobs: list[Job], sweep_dir: Path) -> str:
     lines = [f"# Results of {sweep_dir.name}", "",
              f"{len(jobs)} jobs, {sum(j.error is None for j in jobs)} finished; mean ± std over seeds "
-             "(n = finished seeds).", ""]
+             "(n = finished seeds; one seed: its value alone).", ""]
     for t in tables:
         lines += [f"## {t.dataset}", ""]
         if not t.rows:
@@ -191,7 +194,7 @@ def write_csv(tables: list[Table], path: Path) -> None:
             for label, cells in t.rows.items():
                 values = []
                 for c in columns:
-                    values += list(cells[c]) if c in cells else ["", ""]
+                    values += ["" if v is None else v for v in cells[c]] if c in cells else ["", ""]
                 writer.writerow([t.dataset, label, t.counts[label]] + values)
 
 
@@ -212,7 +215,8 @@ def plot_bars(tables: list[Table], path: Path) -> bool:
         labels = [k for k in t.rows if metric in t.rows[k]]
         means = [t.rows[k][metric][0] for k in labels]
         stds = [t.rows[k][metric][1] for k in labels]
-        ax.bar(range(len(labels)), means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8)
+        ax.bar(range(len(labels)), means, yerr=[0.0 if s is None else s for s in stds],
+               capsize=4 if any(s is not None for s in stds) else 0, color="tab:blue", alpha=0.8)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(metric)
         ax.set_title(f"{t.dataset} (mean ± std over seeds)", fontsize=9)

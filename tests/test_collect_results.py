@@ -43,7 +43,22 @@ def read_rows(path):
 
 def test_mean_and_sample_std():
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
-    assert mean_std([0.5]) == (0.5, 0.0)
+    assert mean_std([0.5]) == (0.5, None)  # one seed has no spread
+
+
+def test_a_single_seed_shows_its_value_alone(tmp_path):
+    """n = 1: `0.6000`, not `0.6000 ± 0.0000` (which reads as a measured zero spread)."""
+    sweep = tmp_path / "sweep"
+    fake_job(sweep, 0, "gan", 1, {"test/f1_mean": 0.6, "test/bleu": 31.25})
+    fake_job(sweep, 1, "auto", 1, {"test/f1_mean": 0.5})
+    fake_job(sweep, 2, "auto", 2, {"test/f1_mean": 0.7})
+    paths = collect(sweep)
+    md = paths["md"].read_text()
+    assert "| gan | 1 | 31.25 | 0.6000 |" in md
+    assert "| auto | 2 | – | 0.6000 ± 0.1414 |" in md
+    rows = read_rows(paths["csv"])
+    assert rows["gan"]["test/f1_mean_mean"] == "0.6" and rows["gan"]["test/f1_mean_std"] == ""
+    assert paths["png"].is_file()
 
 
 def test_tables_from_job_folders(tmp_path):
