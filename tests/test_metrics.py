@@ -223,3 +223,10 @@ def test_metrics_json_names_both_bleus(compose, tmp_path):
     assert {"test/bleu", "test/bleu_tok"} <= set(metrics)
     assert metrics["bleu_signature"].startswith("nrefs:1|case:mixed")
     assert "Moses-tokenized" in metrics["bleu_tok_description"]
+
+
+def test_paper_translation_rows_are_scored_case_insensitively(compose, tmp_path):
+    """experiment=paper/translation lowercases the vocabulary: its BLEU must be case:lc."""
+    train(compose("experiment=paper/translation", "dataset=synthetic_mt", "fusion=concat", *FDR))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "|case:lc|" in metrics["bleu_signature"]
