@@ -7,7 +7,7 @@ Rows: text_only, concat, tfn, lmf, mult, auto, gan (Sahu & Vechtomova 2021's com
 
 - Without ``--data-dir`` the table runs on the embedded counterpart (how2 -> synthetic_how2,
   multi30k -> synthetic_mt, iemocap -> synthetic_emotion) with its dataset defaults:
-  ``python train.py -m experiment=paper/table_<name> hydra.sweeper.params.seed=<seeds>``.
+  ``python train.py -m experiment=paper/table_<name> seed=<seeds>``.
 - With ``--data-dir`` (the user's download: the multi30k, how2-300h-v1 or IEMOCAP pickle folder)
   it runs the paper's configuration, the ``experiment=paper/<name>_gan`` row with the fusion swept:
   ``python train.py -m experiment=paper/<name>_gan dataset.data_dir=DIR fusion=<rows> seed=<seeds>``.
@@ -35,6 +35,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -93,9 +94,10 @@ def train_command(args: argparse.Namespace) -> list[str]:
         sweep = [f"experiment={paper_row}", f"dataset.data_dir={Path(args.data_dir).resolve()}",
                  f"fusion={rows}", f"seed={seeds}"]
     else:
-        sweep = [f"experiment=paper/table_{args.table}", f"hydra.sweeper.params.seed={seeds}"]
+        # command-line sweeps replace the experiment's hydra.sweeper.params lists of the same key
+        sweep = [f"experiment=paper/table_{args.table}", f"seed={seeds}"]
         if rows != ",".join(ROWS):
-            sweep.append(f"hydra.sweeper.params.fusion={rows}")
+            sweep.append(f"fusion={rows}")
     return [sys.executable, "train.py", "-m", *sweep, *args.overrides,
             f"hydra.sweep.dir={args.out / 'train'}"]
 
@@ -103,7 +105,8 @@ def train_command(args: argparse.Namespace) -> list[str]:
 def eval_command(args: argparse.Namespace, checkpoints: list[Path]) -> list[str]:
     """The incongruent evaluation: one eval.py multirun over the checkpoints."""
     modalities = TABLES[args.table][3]
-    ckpts = ",".join("'" + str(c).replace("'", "\\'") + "'" for c in checkpoints)
+    ckpts = ",".join(c if re.fullmatch(r"[\w/.\-]+", c) else "'" + c.replace("'", "\\'") + "'"
+                     for c in map(str, checkpoints))
     corrupt = "{modality: [" + ", ".join(modalities) + "], mode: shuffle, levels: [0, 1]}"
     return [sys.executable, "eval.py", "-m", f"ckpt_path={ckpts}", f"corrupt={corrupt}",
             f"hydra.sweep.dir={args.out / 'incongruent'}", "hydra.sweep.subdir=${hydra.job.num}"]
@@ -248,7 +251,7 @@ def write_results(args: argparse.Namespace, commands: list[list[str]], phase_sec
              "", f"Mean ± std over seeds {args.seeds} (n = finished seeds). "
              f"Drop = congruent - incongruent test {metric_name} (each sample given the "
              f"{'/'.join(TABLES[args.table][3])} features of another sample); wall time: all seeds of the "
-             "row (per run in parentheses).", ""]
+             "row (per run in parentheses; the first job also generates the embedded data and tokenizer).", ""]
     lines += baseline_lines + [""]
     lines.append(f"| fusion | n | {metric} | drop (incongruent) | wall time | "
                  + " | ".join(c for c in columns if c != metric) + " |")

@@ -65,7 +65,7 @@ def test_one_seed_one_epoch_table_has_every_row(tmp_path):
         assert float(r["seconds_total"]) > 0
         assert f"| {fusion} | 1 |" in md
     assert "Majority-class baseline" in md
-    assert "python train.py -m experiment=paper/table_iemocap hydra.sweeper.params.seed=1" in md
+    assert "python train.py -m experiment=paper/table_iemocap seed=1" in md
     assert "python eval.py -m" in md and "mode: shuffle" in md
     assert (out / "results.png").stat().st_size > 0
     # the text_only row ignores audio and vision: shuffling them cannot change its score
