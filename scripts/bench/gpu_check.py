@@ -21,9 +21,11 @@ bf16-mixed, (b) with trainer=ddp_cpu (2 gloo processes), (c) at batch 100 on CPU
 check that trainer=gpu is refused with one clear line; every GPU step is skipped with one line saying
 why, and the exit status is 0 unless a step that ran failed. --quick runs a small subset (the test).
 
-On the device machine (no internet, python3 holds torch and lightning): hydra-core==1.3.8,
-omegaconf==2.3.*, antlr4-python3-runtime==4.9.3 travel as wheels (see the device notes); Multi30K
-travels as a copy of ../shared/data/multi30k in an ignored folder named by --multi30k-dir.
+On a machine without internet whose python3 holds torch, lightning, sacrebleu and sentencepiece
+(the lent H200 image), these travel as wheels (pip download --no-deps ... into an ignored .whl/):
+hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 datasets==5.2.0 dill==0.4.1
+multiprocess==0.70.19 sacremoses==0.2.0; Multi30K travels as a copy of ../shared/data/multi30k in an
+ignored folder (e.g. .m30k/multi30k) named by --multi30k-dir .m30k. The env step names what is missing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import argparse
 import datetime as dt
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -47,7 +50,8 @@ TASKS = {"synthetic_mt": "translation", "synthetic_emotion": "classification"}
 DDP_PAIRS = (("gan", "synthetic_mt"), ("concat", "synthetic_emotion"))
 THROUGHPUT_BATCHES = (100, 1000)
 PRECISIONS = ("32-true", "bf16-mixed")
-NEEDED_MODULES = ("torch", "lightning", "hydra", "omegaconf", "sacrebleu", "sentencepiece")
+NEEDED_MODULES = ("torch", "lightning", "hydra", "omegaconf", "sacrebleu", "sentencepiece", "datasets",
+                  "sacremoses")
 QUIET = ["logger=none", "callbacks.progress_bar=null"]
 GOALS = {"gpu_over_cpu_throughput": 20.0, "multi30k_bleu_10min": 41.0}
 
@@ -260,8 +264,10 @@ def check_ddp_run(ctx: Context, step: Step, run_dir: Path, metrics: dict, eval_t
     evaluated = read_json(eval_dir / "metrics.json") or {}
     expected = declared_test_size(run_dir)
     ddp_n, one_n = metrics.get("test/num_samples"), evaluated.get("test/num_samples")
+    headline = "test/bleu" if "test/bleu" in metrics else "test/f1_mean"
     step.result = {"expected_test_size": expected, "ddp_test_num_samples": ddp_n,
-                   "eval_one_device_num_samples": one_n,
+                   "eval_one_device_num_samples": one_n, "headline_metric": headline,
+                   "ddp_minus_one_device": metrics.get(headline, math.nan) - evaluated.get(headline, math.nan),
                    "ddp_test_metrics": {k: v for k, v in metrics.items() if k.startswith("test/")},
                    "eval_test_metrics": evaluated}
     problems = []
@@ -293,6 +299,10 @@ def throughput(ctx: Context, report: Report, steps: int, warmup: int) -> None:
                         reason=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
         step.seconds = time.monotonic() - t0
         report.add(step)
+    if ctx.cuda:
+        import torch
+
+        torch.cuda.empty_cache()  # leave the GPU's memory to the runs that follow
     cpu = next((s for s in report.steps if s.id == "c.throughput.cpu.b100.32-true" and s.status == "ok"), None)
     for s in report.steps:
         if cpu and s.id.startswith("c.throughput.gpu.") and s.status == "ok":
@@ -367,7 +377,8 @@ def finish_multi30k(ctx: Context, proc: subprocess.Popen, step: Step, log: Path,
     if rc != 0 or not result:
         step.status, step.reason = "failed", f"exit {rc}: {tail_of(log)}"
         return step
-    step.result = {"test_bleu": result["test_bleu"], "bleu_signature": result["bleu_signature"],
+    step.result = {"test_bleu": result["test_bleu"], "test_bleu_tokenized": result.get("test_bleu_tokenized"),
+                   "bleu_signature": result["bleu_signature"],
                    "optimizer_steps": result["optimizer_steps"], "epochs": result["epochs"],
                    "total_minutes": result["total_minutes"], "val_curve": result["val_curve"],
                    "ran_alongside": "steps a and b (same GPU, other CPU cores)"}
@@ -406,6 +417,7 @@ def main() -> int:
     ap.add_argument("--budget-minutes", type=float, default=8.0, help="wall-clock limit of the check")
     ap.add_argument("--steps", type=int, default=20, help="timed training steps per throughput config")
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--only", default="a,b,c,d", help="comma-separated step groups to run (a rerun)")
     args = ap.parse_args()
 
     start, t0 = dt.datetime.now(dt.timezone.utc), time.monotonic()
@@ -433,31 +445,24 @@ def main() -> int:
 
 
 def run_steps(ctx: Context, report: Report, args: argparse.Namespace, env: dict) -> None:
+    """(c) alone first, then (d) in the background while (a) and (b) run; groups not in --only are
+    left out of the report."""
+    only = set(args.only.split(","))
     if ctx.cuda:
         no_gpu = ""
     elif env["cuda_available"]:
         no_gpu = "--cpu given"
     else:
         no_gpu = "no CUDA device visible (torch.cuda.is_available() is False)"
-    steps, warmup = (3, 1) if ctx.quick else (args.steps, args.warmup)
-    throughput(ctx, report, steps, warmup)  # alone on the machine: clean timings
-    multi30k = None
-    if not ctx.cuda:
-        report.skip("d.multi30k_text", "Multi30K text on the GPU", f"{no_gpu}; on CPU run "
-                    "scripts/bench/multi30k_text.py (its default budget is the CPU goal's)")
-    elif ctx.quick:
-        report.skip("d.multi30k_text", "Multi30K text on the GPU", "--quick")
-    else:
-        data = find_multi30k(args.multi30k_dir)
-        if data is None:
-            report.skip("d.multi30k_text", "Multi30K text on the GPU",
-                        "no Multi30K found (looked in --multi30k-dir, $FUSIONLAB_DATA, ../shared/data, "
-                        "./shared/data): pass --multi30k-dir <folder holding multi30k/>")
-        else:
-            multi30k = (*start_multi30k(ctx, data, args.multi30k_minutes), time.monotonic())
-    fast_dev_runs(ctx, report)
-    ddp_runs(ctx, report)
-    if not ctx.cuda and not ctx.quick:
+    if "c" in only:
+        steps, warmup = (3, 1) if ctx.quick else (args.steps, args.warmup)
+        throughput(ctx, report, steps, warmup)  # alone on the machine: clean timings
+    multi30k = start_multi30k_if_possible(ctx, report, args, no_gpu) if "d" in only else None
+    if "a" in only:
+        fast_dev_runs(ctx, report)
+    if "b" in only:
+        ddp_runs(ctx, report)
+    if not ctx.cuda and not ctx.quick and "a" in only:
         gpu_refused(ctx, report)
     if multi30k is not None:
         report.add(finish_multi30k(ctx, *multi30k))
@@ -465,7 +470,27 @@ def run_steps(ctx: Context, report: Report, args: argparse.Namespace, env: dict)
         for id_, title in (("a.gpu", "fast_dev_runs with trainer=gpu (bf16-mixed)"),
                            ("b.ddp.gpu", "trainer=ddp on all visible GPUs (NCCL, SyncBatchNorm)"),
                            ("c.throughput.gpu", "GPU throughput and peak memory, batch 100/1000, fp32/bf16")):
-            report.skip(id_, title, no_gpu)
+            if id_[0] in only:
+                report.skip(id_, title, no_gpu)
+
+
+def start_multi30k_if_possible(ctx: Context, report: Report, args: argparse.Namespace, no_gpu: str):
+    """(process, step, log, start time) of the background (d) run, or None after a skip line."""
+    title = "Multi30K text on the GPU"
+    if not ctx.cuda:
+        report.skip("d.multi30k_text", title, f"{no_gpu}; on CPU run scripts/bench/multi30k_text.py "
+                    "(its default budget is the CPU goal's)")
+        return None
+    if ctx.quick:
+        report.skip("d.multi30k_text", title, "--quick")
+        return None
+    data = find_multi30k(args.multi30k_dir)
+    if data is None:
+        report.skip("d.multi30k_text", title, "no Multi30K found (looked in --multi30k-dir, "
+                    "$FUSIONLAB_DATA, ../shared/data, ./shared/data): pass --multi30k-dir <folder "
+                    "holding multi30k/>")
+        return None
+    return (*start_multi30k(ctx, data, args.multi30k_minutes), time.monotonic())
 
 
 if __name__ == "__main__":
