@@ -17,9 +17,10 @@ def sweep_folders(cwd):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib_local"]], ids=["basic", "joblib"])
-def test_sweep_with_the_default_sweep_folder(tmp_path, launcher):
-    proc = run_cli("train.py", "-m", "fusion=concat,auto", *EMOTION, "debug=fdr", *launcher, cwd=tmp_path)
+def test_joblib_sweep_with_the_default_sweep_folder(tmp_path):
+    """The basic launcher with the default folder: the failed-job sweep below."""
+    proc = run_cli("train.py", "-m", "fusion=concat,auto", *EMOTION, "debug=fdr", "hydra/launcher=joblib_local",
+                   cwd=tmp_path)
     assert proc.returncode == 0, explain(proc)
     assert "HydraConfig was not set" not in proc.stderr
     (sweep,) = sweep_folders(tmp_path)
@@ -32,10 +33,12 @@ def test_sweep_with_the_default_sweep_folder(tmp_path, launcher):
 
 @pytest.mark.slow
 def test_sweep_with_a_failed_job_exits_1_with_a_summary_and_one_line_per_failure(tmp_path):
-    """`-m trainer=cpu,ddp`: the ddp job is refused (Lightning's ddp would re-run the sweep in its
-    workers), the cpu job finishes; the sweep exits 1 and says where the error.json is."""
+    """`-m trainer=cpu,ddp` with the basic launcher and the default sweep folder: the ddp job is
+    refused (Lightning's ddp would re-run the sweep in its workers), the cpu job finishes; the sweep
+    exits 1 and says where the error.json is."""
     proc = run_cli("train.py", "-m", "trainer=cpu,ddp", "fusion=concat", *EMOTION, "debug=fdr", cwd=tmp_path)
     assert proc.returncode == 1, explain(proc)
+    assert "HydraConfig was not set" not in proc.stderr
     (sweep,) = sweep_folders(tmp_path)
     failed = sweep / "1_synthetic_emotion_concat"
     assert json.loads((failed / "error.json").read_text())["error_type"] == "ConfigError"
