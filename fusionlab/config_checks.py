@@ -3,8 +3,9 @@
 :func:`check_config` walks :data:`RULES`, a table of ``option pattern -> rule``. A pattern is a
 dotted key where ``*`` matches any part of a key (``encoder.*.dropout``, ``fusion.*_weight``); an
 option absent from the config is skipped (each dataset, task and fusion has its own keys). Values
-that must be given (``???``, e.g. eval.py's ``ckpt_path``) are reported first. Every failure is a
-:class:`~fusionlab.errors.ConfigError` naming the option, the value and what to type instead.
+that must be given (``???``, e.g. eval.py's ``ckpt_path``) are reported first, a ``ckpt_path`` that
+is not a file last. Every failure is a :class:`~fusionlab.errors.ConfigError` (CheckpointError for
+``ckpt_path``) naming the option, the value and what to type instead.
 Only omegaconf is imported: no torch, no Lightning.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fusionlab.errors import ConfigError
+from fusionlab.errors import CheckpointError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ def optional(rule: Rule) -> Rule:
     return Rule(lambda v: v is None or rule.accepts(v), f"{rule.expected} or null", rule.example)
 
 
+def choice(*options: str) -> Rule:
+    return Rule(lambda v: v in options, "one of " + ", ".join(options), options[0])
+
+
 def devices_ok(v: Any) -> bool:
     """Lightning's ``devices``: a positive count, -1 (all), "auto", a list of ids or "0,1"."""
     if is_int(v):
@@ -107,11 +112,16 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("threads", optional(POSITIVE_INT)),
     ("dataset.batch_size", int_at_least(1, "32")),
     ("dataset.eval_batch_size", optional(int_at_least(1, "100"))),
-    ("dataset.num_workers", NON_NEGATIVE_INT),
+    ("dataset.num_workers", optional(NON_NEGATIVE_INT)),  # null in eval.yaml: the run's value
     ("dataset.max_len", int_at_least(1, "100")),
     ("dataset.vocab_size", int_at_least(1, "8000")),
     ("dataset.max_frames", optional(int_at_least(1, "1000"))),
-    ("dataset.*_size", int_at_least(1, "300")),
+    *((f"dataset.{split}_size", int_at_least(1, "300")) for split in ("train", "val", "test")),
+    ("dataset.features", choice("none", "avgpool", "res4frelu")),
+    ("dataset.format", choice("auto", "raw", "jsonl")),
+    ("dataset.tokenizer", choice("sentencepiece", "word")),
+    ("dataset.sp_model_type", choice("bpe", "unigram")),
+    ("dataset.cmvn", choice("mean_var", "mean", "none")),
     ("task.optimizer.lr", POSITIVE),
     ("task.optimizer.d_lr", optional(POSITIVE)),
     ("task.optimizer.weight_decay", NON_NEGATIVE),
@@ -120,10 +130,15 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("task.generation.beam_size", int_at_least(1, "4")),
     ("task.generation.val_beam_size", int_at_least(1, "1")),
     ("task.generation.max_len", int_at_least(1, "50")),
+    ("task.scheduler.name", choice("none", "inverse_sqrt", "cosine")),
     ("task.scheduler.warmup_steps", NON_NEGATIVE_INT),
     ("task.*dropout", PROBABILITY),
     ("encoder.*dropout", PROBABILITY),
     ("encoder.*num_layers", int_at_least(1, "1")),
+    ("encoder.text.kind", choice("rnn", "transformer")),
+    ("encoder.text.cell", choice("lstm", "gru")),
+    ("encoder.*.activation", choice("tanh", "relu")),
+    ("encoder.sequence.pooling", choice("rnn", "mean")),
     ("fusion.*dropout", PROBABILITY),
     ("fusion.*_weight", NON_NEGATIVE),
     ("trainer.devices", Rule(devices_ok, 'a positive count, -1 (all), "auto" or a list of ids', "1")),
@@ -205,12 +220,13 @@ def check_ckpt_path(cfg: DictConfig) -> None:
     near = sorted(p.name for p in folder.glob("*.ckpt"))[:5] if folder is not None else []
     there = (f"; {folder} holds {', '.join(near)}" if near else
              f"; the nearest existing folder is {folder}" if folder is not None else "")
-    raise ConfigError(f"ckpt_path={value}: no such file{there}. Give the .ckpt of a finished run, "
+    raise CheckpointError(f"ckpt_path={value}: no such file{there}. Give the .ckpt of a finished run, "
                       "e.g. ckpt_path=<run>/checkpoints/best.ckpt")
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first value of ``cfg`` that breaks :data:`RULES` (see module doc)."""
+    """Raise ConfigError for the first value of ``cfg`` that breaks :data:`RULES` (see module doc),
+    CheckpointError for a ``ckpt_path`` that is not a file."""
     keys = list(leaf_keys(cfg))
     check_required(cfg, keys)
     check_rules(cfg, keys)

@@ -33,8 +33,3 @@ class StorageError(FusionlabError):
 class NumericalError(FusionlabError):
     """A loss became NaN/inf or training diverged."""
 
-
-def error_line(error: FusionlabError) -> str:
-    """The one line an entry point prints for ``error``: ``fusionlab: error: <Type>: <message>``."""
-    message = " ".join(str(error).split())
-    return f"fusionlab: error: {type(error).__name__}: {message}"

@@ -26,14 +26,15 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def parse_sets(items: list[str], module_cls: type) -> dict:
+def parse_sets(items: list[str], dataset: str) -> dict:
     """``["a=1", "b=[x, y]"]`` -> ``{"a": 1, "b": ["x", "y"]}`` (values parsed as YAML); ConfigError
-    for an item without ``=`` or a key that ``module_cls`` does not take."""
+    for an item without ``=`` or a key that is not an option of conf/dataset/<dataset>.yaml (checked
+    before any DataModule, and so torch, is imported)."""
     import yaml
 
     from fusionlab.errors import ConfigError
 
-    valid = module_options(module_cls)
+    valid = dataset_options(dataset)
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -41,8 +42,8 @@ def parse_sets(items: list[str], module_cls: type) -> dict:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: use key=value, e.g. --set tgt_lang=fr")
         if key not in valid:
-            raise ConfigError(f"--set {item}: unknown option {key!r} of {module_cls.__name__}; valid "
-                              f"options: {', '.join(sorted(valid))}")
+            raise ConfigError(f"--set {item}: unknown option {key!r} of {dataset}; valid options: "
+                              f"{', '.join(sorted(valid))}")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError as e:
@@ -50,20 +51,14 @@ def parse_sets(items: list[str], module_cls: type) -> dict:
     return out
 
 
-def module_options(module_cls: type) -> set[str]:
-    """Keyword options of a DataModule's constructor, following ``**kwargs`` up the class chain
-    (``data_dir`` excluded: it is --data-dir)."""
-    import inspect
+def dataset_options(dataset: str) -> set[str]:
+    """The ``dataset.*`` keys of conf/dataset/<dataset>.yaml (``data_dir`` is --data-dir)."""
+    from omegaconf import OmegaConf
 
-    names: set[str] = set()
-    for cls in module_cls.__mro__:
-        if "__init__" not in vars(cls):
-            continue
-        params = inspect.signature(cls.__init__).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            break
-    return names - {"self", "data_dir"}
+    from fusionlab.cli import CONF_DIR
+
+    node = OmegaConf.load(Path(CONF_DIR) / "dataset" / f"{dataset}.yaml").get("dataset", {})
+    return set(node) - {"_target_", "data_dir"}
 
 
 def percentiles(lengths: np.ndarray) -> dict:
@@ -94,13 +89,13 @@ def translation_summary(dm) -> dict:
     return summary
 
 
-def translation_options(module_cls, args: argparse.Namespace) -> dict:
+def translation_options(args: argparse.Namespace) -> dict:
     """The --set options, the cache folder from --cache-dir unless --set gives one."""
-    return {"cache_dir": args.cache_dir, **parse_sets(args.set, module_cls)}
+    return {"cache_dir": args.cache_dir, **args.options}
 
 
 def prepare_translation(module_cls, args: argparse.Namespace, **options) -> dict:
-    dm = module_cls(args.data_dir, **{**translation_options(module_cls, args), **options})
+    dm = module_cls(args.data_dir, **{**translation_options(args), **options})
     dm.prepare_data()
     dm.setup("fit")
     return {**translation_summary(dm), "cache_dir": str(dm.cache_dir)}
@@ -111,7 +106,7 @@ def prepare_multi30k(args: argparse.Namespace) -> dict:
     text is prepared and the summary says how to train on it."""
     from fusionlab.data.multi30k import Multi30kDataModule
 
-    options = translation_options(Multi30kDataModule, args)
+    options = translation_options(args)
     missing = [] if "features" in options else \
         Multi30kDataModule(args.data_dir, **options).missing_feature_files()
     if not missing:
@@ -152,7 +147,7 @@ def affect_summary(dm) -> dict:
 
 
 def prepare_affect(module_cls, args: argparse.Namespace) -> dict:
-    dm = module_cls(args.data_dir, **parse_sets(args.set, module_cls))
+    dm = module_cls(args.data_dir, **args.options)
     dm.prepare_data()
     dm.setup("fit")
     return affect_summary(dm)
@@ -222,7 +217,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fusionlab.errors import FusionlabError, error_line
+    from fusionlab.cli import one_line
+    from fusionlab.errors import FusionlabError
 
     parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", choices=sorted(PREPARERS))
@@ -232,14 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="DataModule options")
     parser.add_argument("--json", default=None, help="also write the summary to this JSON file")
     args = parser.parse_args(argv)
-    if args.cache_dir is None:
-        from fusionlab.data.cache import default_cache_dir
-
-        args.cache_dir = str(default_cache_dir())
     try:
+        args.options = parse_sets(args.set, args.dataset)
+        if args.cache_dir is None:
+            from fusionlab.data.cache import default_cache_dir
+
+            args.cache_dir = str(default_cache_dir())
         summary = PREPARERS[args.dataset](args)
     except FusionlabError as e:
-        print(error_line(e), file=sys.stderr)
+        print(f"fusionlab: error: {one_line(e)}", file=sys.stderr)
         return 1
     print_summary(summary)
     if args.json:

@@ -24,15 +24,15 @@ def test_user_error_is_one_message_and_exit_1_traceback_only_on_request(tmp_path
     proc = run_train("none", searchpath, *TINY, "fusion=concat", "logger=none", MISSING, *extra,
                      f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 1
-    assert "CheckpointError" in proc.stderr and "/nonexistent/last.ckpt does not exist" in proc.stderr
+    assert "CheckpointError" in proc.stderr and "ckpt_path=/nonexistent/last.ckpt: no such file" in proc.stderr
     if how == "plain":
         assert proc.stderr.strip().splitlines()[-1].startswith("fusionlab: error: CheckpointError: ")
         assert "Traceback" not in proc.stderr
     else:
         assert "Traceback" in proc.stderr
     error = json.loads((tmp_path / ERROR_FILE).read_text())
-    assert error["error_type"] == "CheckpointError" and "does not exist" in error["message"]
-    assert "resolve_ckpt_path" in error["traceback"]
+    assert error["error_type"] == "CheckpointError" and "no such file" in error["message"]
+    assert "check_ckpt_path" in error["traceback"]
 
 
 def test_multirun_records_the_failed_job_and_finishes_the_others(tmp_path, searchpath):
@@ -42,9 +42,9 @@ def test_multirun_records_the_failed_job_and_finishes_the_others(tmp_path, searc
                      "hydra.sweep.subdir=job${hydra.job.num}")
     assert proc.returncode == 1, proc.stderr[-3000:]  # a job failed: the sweep reports it in its exit
     error = json.loads((sweep / "job0" / ERROR_FILE).read_text())
-    assert error["error_type"] == "ValueError" and "learning rate" in error["message"]
+    assert error["error_type"] == "ConfigError" and "task.optimizer.lr=-1" in error["message"]
     assert error["traceback"].startswith("Traceback")
-    assert "fusionlab: job failed: ValueError" in proc.stderr
+    assert "fusionlab: job failed: ConfigError" in proc.stderr
     assert not (sweep / "job0" / "metrics.json").exists()
     assert "test/f1_mean" in json.loads((sweep / "job1" / "metrics.json").read_text())
     assert not (sweep / "job1" / ERROR_FILE).exists()

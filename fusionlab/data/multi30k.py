@@ -379,6 +379,7 @@ class Multi30kDataModule(FusionDataModule):
 
     def prepare_data(self) -> None:
         """Train tokenizers and write every split's tokenized cache (rank 0; later loads reuse it)."""
+        self.check_feature_files()  # before minutes of tokenizing
         src_tok, tgt_tok = self.build_tokenizers()
         for split in self.split_names:
             self.build_split_cache(split, src_tok, tgt_tok)
@@ -394,7 +395,9 @@ class Multi30kDataModule(FusionDataModule):
         return [p for p in map(self.feature_path, self.split_names) if not p.is_file()]
 
     def check_feature_files(self) -> None:
-        """DataError listing the missing feature files (e.g. the text-only release) and the options."""
+        """DataError listing the missing feature files (e.g. the text-only release) and the options
+        (after checking that the data folder itself is there)."""
+        detect_format(self.data_dir, self.format)
         missing = self.missing_feature_files()
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
