@@ -360,3 +360,13 @@ def test_missing_image_features_say_how_to_go_text_only(tmp_path):
     with pytest.raises(DataError, match=r"train-resnet50-avgpool.npy \(and 2 more\) are missing .*"
                                         r"dataset.features=none \(or use fusion=text_only\)"):
         module(root, features="avgpool")
+
+
+def test_unwritable_cache_folder_names_the_option(tmp_path):
+    """A cache folder that cannot be created (here: under a regular file, which fails even as root)."""
+    from fusionlab.errors import StorageError
+
+    root = make_release(tmp_path / "release")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(StorageError, match=r"cannot write the data cache in .*a_file/cache .*dataset.cache_dir"):
+        module(root, cache_dir=tmp_path / "a_file" / "cache")
