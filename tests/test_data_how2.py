@@ -217,3 +217,23 @@ def test_missing_arks_name_both_places(how2):
     with pytest.raises(DataError, match=r"neither .*features/fbank_pitch_181506 nor .*/fbank_pitch_181506: "
                                         r"unpack .* dataset.ark_dir"):
         module(root, ark_dir=None, modalities=["text", "speech"]).setup()
+
+
+def test_text_only_fusion_loads_no_speech_or_video(how2, tmp_path):
+    """`dataset=how2 fusion=text_only`: the config selects modalities [text], so a download without
+    the feature archives trains."""
+    import shutil
+
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_train
+
+    root, _ = how2
+    shutil.rmtree(root / "fbank")
+    shutil.rmtree(root / "features")
+    cfg = compose_train(["dataset=how2", "fusion=text_only", f"dataset.data_dir={root}",
+                         "dataset.tokenizer=word", "dataset.min_count=1"], tmp_path / "out", tmp_path)
+    assert list(cfg.dataset.modalities) == ["text"]
+    dm = instantiate(cfg.dataset)
+    dm.setup()
+    assert list(dm.spec.modalities) == ["text"] and len(dm.splits["train"]) == 6
