@@ -21,44 +21,80 @@ ACTIONS = ("off", "warn", "stop")
 
 
 class DiscriminatorCollapseMonitor(L.Callback):
-    """Watch ``metric`` (the per-step discriminator loss) after every training batch.
+    """Watch a GAN fusion's discriminator after every training batch, and its task loss per epoch.
 
-    threshold: a step counts as collapsed when the loss is below it.
-    patience: consecutive collapsed steps before acting.
-    action: ``warn`` (log once per collapse episode), ``stop`` (raise NumericalError, the run exits
-    non-zero and keeps its last checkpoint) or ``off``. Fusions without a discriminator never log
-    ``metric``, so the callback is a no-op for them.
+    A step counts as saturated when ``metric`` (the per-step discriminator loss) is below
+    ``threshold``, or when the discriminator's accuracy is at least ``acc_threshold`` on the real
+    *and* on the generated latents (``train/d_acc_real_step``, ``train/d_acc_fake_step``).
+    patience: consecutive saturated steps before acting.
+    task_patience: epochs without the epoch's mean task loss (``train/loss_task_epoch``) falling by
+    ``min_delta`` (relative) before acting; 0 turns this check off.
+    action: ``warn`` (one log line per run and problem), ``stop`` (raise NumericalError, the run
+    exits non-zero and keeps its last checkpoint) or ``off``. Fusions without a discriminator never
+    log ``metric``, so the callback is a no-op for them.
     """
 
     def __init__(self, metric: str = "train/loss_d_step", threshold: float = 1e-3, patience: int = 200,
-                 action: str = "warn"):
+                 action: str = "warn", acc_threshold: float = 0.995, task_patience: int = 3,
+                 min_delta: float = 1e-3):
         if action not in ACTIONS:
             raise ConfigError(f"callbacks.discriminator_collapse.action={action!r}: use one of {ACTIONS}")
         if int(patience) < 1:
             raise ConfigError(f"callbacks.discriminator_collapse.patience={patience}: use an integer >= 1")
         self.metric, self.threshold = metric, float(threshold)
         self.patience, self.action = int(patience), action
+        self.acc_threshold = float(acc_threshold)
+        self.task_patience, self.min_delta = int(task_patience), float(min_delta)
         self.streak = 0
-        self.reported = False
+        self.reported: set[str] = set()
+        self.best_task, self.flat_epochs = math.inf, 0
+
+    def _saturated(self, metrics: dict) -> str | None:
+        """Why this step counts as saturated, or None."""
+        loss = metrics.get(self.metric)
+        if loss is not None and math.isfinite(float(loss)) and float(loss) < self.threshold:
+            return f"{self.metric} < {self.threshold:g}"
+        real, fake = metrics.get("train/d_acc_real_step"), metrics.get("train/d_acc_fake_step")
+        if real is not None and fake is not None and min(float(real), float(fake)) >= self.acc_threshold:
+            return f"discriminator accuracy >= {self.acc_threshold:g} on real and generated latents"
+        return None
+
+    def _act(self, trainer: L.Trainer, kind: str, message: str) -> None:
+        if self.action == "stop":
+            raise NumericalError(message)
+        if kind in self.reported:
+            return
+        self.reported.add(kind)
+        log.warning(message)
+        for lg in trainer.loggers:
+            lg.log_metrics({f"train/{kind}": 1.0}, step=trainer.global_step)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:
-        value = trainer.callback_metrics.get(self.metric) if self.action != "off" else None
-        if value is None:
+        if self.action == "off" or self.metric not in trainer.callback_metrics:
+            return
+        why = self._saturated(trainer.callback_metrics)
+        self.streak = self.streak + 1 if why else 0
+        if self.streak < self.patience:
+            return
+        self._act(trainer, "discriminator_collapsed", (
+            f"discriminator collapse: {why} for {self.streak} consecutive steps (global step "
+            f"{trainer.global_step}); the generator gets no adversarial signal. Lower "
+            "fusion.d_lr or fusion.adv_weight, or use fusion.discriminator_norm=spectral"))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        value = metrics.get("train/loss_task_epoch")
+        if self.action == "off" or self.task_patience < 1 or value is None \
+                or self.metric.replace("_step", "_epoch") not in metrics:
             return
         value = float(value)
-        if not (math.isfinite(value) and value < self.threshold):
-            self.streak, self.reported = 0, False
+        if value < self.best_task * (1 - self.min_delta):
+            self.best_task, self.flat_epochs = value, 0
             return
-        self.streak += 1
-        if self.streak < self.patience or self.reported:
-            return
-        message = (f"discriminator collapse: {self.metric} < {self.threshold:g} for {self.streak} "
-                   f"consecutive steps (global step {trainer.global_step}); the generator gets no "
-                   "adversarial signal. Lower task.optimizer.d_lr or raise fusion.adv_weight")
-        if self.action == "stop":
-            raise NumericalError(message)
-        self.reported = True
-        log.warning(message)
-        for lg in trainer.loggers:
-            lg.log_metrics({"train/discriminator_collapsed": 1.0}, step=trainer.global_step)
+        self.flat_epochs += 1
+        if self.flat_epochs >= self.task_patience:
+            self._act(trainer, "task_loss_stalled", (
+                f"GAN task loss stopped falling: train/loss_task_epoch {value:.4g} has not improved "
+                f"on {self.best_task:.4g} for {self.flat_epochs} epochs (epoch "
+                f"{trainer.current_epoch}); watch train/adv_share and train/d_acc_*"))

@@ -28,14 +28,53 @@ from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 from fusionlab.fusion.mlp import bn_leaky_stack, compressor
 
 
+DISCRIMINATOR_NORMS = ("batch", "none", "spectral")
+GENERATOR_NORMS = ("batch", "none")
+
+
+def generator(d: int, norm: str) -> nn.Sequential:
+    """(B, d) -> (B, d): Linear(d, 2d) -> norm -> LeakyReLU(0.2) -> Linear(2d, 2d) -> norm ->
+    LeakyReLU(0.2) -> Linear(2d, d); norm="batch" is the paper's, "none" drops the BatchNorm."""
+    if norm == "batch":
+        return bn_leaky_stack([d, 2 * d, 2 * d], d)
+    return nn.Sequential(nn.Linear(d, 2 * d), nn.LeakyReLU(0.2), nn.Linear(2 * d, 2 * d),
+                         nn.LeakyReLU(0.2), nn.Linear(2 * d, d))
+
+
+def discriminator(d: int, norm: str) -> nn.Sequential:
+    """(B, d) -> (B, 1) logits: [Linear -> norm -> LeakyReLU(0.2)] x 2 -> Linear(d, 1).
+
+    norm="batch" is the paper's Linear-BN-LeakyReLU; "none" drops the BatchNorm; "spectral" drops
+    it and spectrally normalises every Linear (Miyato et al., 2018).
+    """
+    if norm == "batch":
+        return bn_leaky_stack([d, d, d], 1)
+    wrap = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
+    return nn.Sequential(wrap(nn.Linear(d, d)), nn.LeakyReLU(0.2), wrap(nn.Linear(d, d)),
+                         nn.LeakyReLU(0.2), wrap(nn.Linear(d, 1)))
+
+
+#: Training choices per variant; an option left null in the config takes its variant's value.
+#: "paper" is the literal text (DESIGN.md section 4): BatchNorm discriminator, the task's Adam for
+#: D, noise of fixed std, reconstruction loss through its target. "fusionlab" changes the choices
+#: that measurably broke training (README, "Reproducing the paper").
+VARIANTS = {
+    "paper": {"detach_target": False, "relative_noise": False, "discriminator_norm": "batch",
+              "d_lr": None, "d_betas": None},
+    "fusionlab": {"detach_target": True, "relative_noise": True, "discriminator_norm": "spectral",
+                  "d_lr": None, "d_betas": None},
+}
+
+
 class GANHead(nn.Module):
     """Generator, complementary AutoFusion and discriminator for one target modality."""
 
-    def __init__(self, d: int, n_complementary: int, detach_target: bool = True):
+    def __init__(self, d: int, n_complementary: int, detach_target: bool = True,
+                 discriminator_norm: str = "batch", generator_norm: str = "batch"):
         super().__init__()
-        self.generator = bn_leaky_stack([d, 2 * d, 2 * d], d)
+        self.generator = generator(d, generator_norm)
         self.complementary = AutoEncoderFusion(n_complementary * d, d, detach_target)
-        self.discriminator = bn_leaky_stack([d, d, d], 1)
+        self.discriminator = discriminator(d, discriminator_norm)
 
 
 class GANFusion(Fusion):
@@ -43,18 +82,36 @@ class GANFusion(Fusion):
     extras {"z_real": (B, M, d_in), "z_fake": (B, M, d_in)} for latent-space plots)."""
 
     def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 1.0,
-                 adv_weight: float = 1.0, noise_std: float = 0.01, detach_target: bool = True,
-                 relative_noise: bool = True):
+                 adv_weight: float = 1.0, noise_std: float = 0.01, variant: str = "fusionlab",
+                 detach_target: bool | None = None, relative_noise: bool | None = None,
+                 discriminator_norm: str | None = None, generator_norm: str = "batch",
+                 d_lr: float | None = None, d_betas: tuple[float, float] | None = None):
         super().__init__(modalities, d_in, d_out,
                          loss_weights={"recon": recon_weight, "adv_g": adv_weight})
         if len(self.modalities) < 2:
             raise ConfigError(
                 f"fusion=gan needs at least two modalities, the dataset gives {self.modalities}; "
                 "enable a second modality (e.g. dataset.features=avgpool) or use fusion=text_only")
+        if variant not in VARIANTS:
+            raise ConfigError(f"fusion.variant={variant!r}: use one of {', '.join(VARIANTS)}")
+        given = {"detach_target": detach_target, "relative_noise": relative_noise,
+                 "discriminator_norm": discriminator_norm, "d_lr": d_lr, "d_betas": d_betas}
+        opts = {k: VARIANTS[variant][k] if v is None else v for k, v in given.items()}
+        self.variant, self.options = variant, opts
+        #: Adam options of the discriminator step (None: the task optimizer's), read by the task
+        self.discriminator_optimizer = {
+            "lr": opts["d_lr"], "betas": None if opts["d_betas"] is None else tuple(opts["d_betas"])}
         self.noise_std = float(noise_std)
-        self.relative_noise = bool(relative_noise)
+        self.relative_noise = bool(opts["relative_noise"])
+        for name, value, allowed in (("discriminator_norm", opts["discriminator_norm"], DISCRIMINATOR_NORMS),
+                                     ("generator_norm", generator_norm, GENERATOR_NORMS)):
+            if value not in allowed:
+                raise ConfigError(f"fusion.{name}={value!r}: use one of {', '.join(allowed)}")
         m = len(self.modalities)
-        self.heads = nn.ModuleDict({t: GANHead(d_in, m - 1, detach_target) for t in self.modalities})
+        self.heads = nn.ModuleDict({
+            t: GANHead(d_in, m - 1, bool(opts["detach_target"]), opts["discriminator_norm"],
+                       generator_norm)
+            for t in self.modalities})
         self.fuse = compressor(m * d_in, d_out)
 
     def _complement(self, encoded: dict[str, Encoded], target: str) -> Tensor:
@@ -104,10 +161,16 @@ class GANFusion(Fusion):
                 pairs = [self._real_and_fake(encoded, t)[:2] for t in self.modalities]
             reals = torch.stack([p[0] for p in pairs], 1)
             fakes = torch.stack([p[1] for p in pairs], 1)
-        losses = []
+        losses, acc_real, acc_fake = [], [], []
         for i, t in enumerate(self.modalities):
             d = self.heads[t].discriminator
             real, fake = d(reals[:, i]), d(fakes[:, i])
             losses.append(F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
                           + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+            acc_real.append((real.detach() > 0).float().mean())
+            acc_fake.append((fake.detach() < 0).float().mean())
+        self.last_discriminator_stats = {
+            "d_acc_real": torch.stack(acc_real).mean(), "d_acc_fake": torch.stack(acc_fake).mean(),
+            "z_real_std": reals.std(0).mean(), "z_fake_std": fakes.std(0).mean(),
+            "z_real_norm": reals.norm(dim=-1).mean(), "z_fake_norm": fakes.norm(dim=-1).mean()}
         return torch.stack(losses).mean()

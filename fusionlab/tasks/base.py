@@ -123,7 +123,18 @@ class FusionTask(L.LightningModule):
         for scheduler in self._manual_schedulers():
             scheduler.step()
         self._log_terms(terms, "train", len(batch))
+        self._log_gan_health(terms, len(batch))
         return None
+
+    def _log_gan_health(self, terms: dict[str, Tensor], batch_size: int) -> None:
+        """What a GAN user watches: D accuracy on real/generated latents, latent scales, and the
+        adversarial share |adv_weight·adv_g| / |total| of the generator/task loss."""
+        stats = dict(getattr(self.fusion, "last_discriminator_stats", None) or {})
+        if "adv_g" in terms:
+            adv = float(self.fusion.loss_weights.get("adv_g", 1.0)) * terms["adv_g"].detach()
+            stats["adv_share"] = adv.abs() / terms["total"].detach().abs().clamp(min=1e-12)
+        for k, v in stats.items():
+            self.log(f"train/{k}", v.detach(), on_step=True, on_epoch=True, batch_size=batch_size)
 
     def _manual_schedulers(self) -> list:
         schedulers = self.lr_schedulers()
@@ -146,13 +157,20 @@ class FusionTask(L.LightningModule):
             gen_params = [p for p in self.parameters() if id(p) not in disc]
             optimizers = [torch.optim.Adam(gen_params, **kw),
                           torch.optim.Adam(self.fusion.discriminator_parameters(),
-                                           **{**kw, "lr": cfg["d_lr"] or cfg["lr"]})]
+                                           **self._discriminator_optimizer(kw))]
         if self.sched_cfg["name"] == "none":
             return optimizers[0] if self.automatic_optimization else optimizers
         steps = self._estimated_steps()
         schedulers = [{"scheduler": build_scheduler(opt, self.sched_cfg, steps), "interval": "step"}
                       for opt in optimizers]
         return optimizers, schedulers
+
+    def _discriminator_optimizer(self, kw: dict) -> dict:
+        """Adam options of the discriminator: task.optimizer.d_lr, else the fusion's own ``d_lr``
+        (GAN-Fusion: fusion.d_lr / fusion.d_betas), else the task's lr/betas."""
+        own = getattr(self.fusion, "discriminator_optimizer", None) or {}
+        lr = self.optim_cfg["d_lr"] or own.get("lr") or kw["lr"]
+        return {**kw, "lr": lr, "betas": tuple(own.get("betas") or kw["betas"])}
 
     def _estimated_steps(self) -> int | None:
         """Optimizer steps of this run as Lightning estimates them (cosine's default length)."""

@@ -1,0 +1,87 @@
+"""What a GAN-Fusion user watches: discriminator accuracy, latent scales and the adversarial share are
+logged, and a discriminator that saturates is reported once (or stops the run when asked).
+
+The saturating discriminator is injected: it calls a latent "real" exactly when none of its entries
+is negative. AutoFusion's z_tr ends in a ReLU (never negative) while the generator's last layer is
+linear, so this discriminator wins outright: accuracy 1 on both, loss ~0, no signal for G.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+import fusionlab.fusion.gan as gan
+from fusionlab.cli import train
+from fusionlab.errors import NumericalError
+from tests.test_faults import tiny_cfg
+from tests.test_resume import searchpath  # noqa: F401 (fixture)
+
+WARNING = "discriminator collapse: discriminator accuracy >= 0.995 on real and generated latents"
+
+
+class SignDiscriminator(nn.Module):
+    """(B, d) -> (B, 1) logits: +scale where min(x) >= 0, -scale elsewhere (one trainable scale;
+    3 keeps the loss at ~0.1, above the loss threshold, so the accuracy rule must catch it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(3.0))
+
+    def forward(self, x):
+        return self.scale * ((x.min(-1, keepdim=True).values >= 0).float() * 2 - 1)
+
+
+@pytest.fixture
+def saturating_discriminator(monkeypatch):
+    monkeypatch.setattr(gan, "discriminator", lambda d, norm: SignDiscriminator())
+
+
+def collapse_warnings(caplog):
+    return [r.message for r in caplog.records if "discriminator collapse" in r.message]
+
+
+def test_saturating_discriminator_is_reported_once(tmp_path, searchpath, caplog,
+                                                   saturating_discriminator):
+    cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "trainer.max_epochs=2", "test=false",
+                   "callbacks.discriminator_collapse.patience=4")
+    with caplog.at_level(logging.WARNING, logger="fusionlab.callbacks.numeric_guard"):
+        train(cfg)
+    messages = collapse_warnings(caplog)
+    assert len(messages) == 1 and messages[0].startswith(WARNING), messages
+
+
+def test_saturating_discriminator_stops_the_run_when_asked(tmp_path, searchpath,
+                                                           saturating_discriminator):
+    cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "trainer.max_epochs=2",
+                   "callbacks.discriminator_collapse.patience=4",
+                   "callbacks.discriminator_collapse.action=stop")
+    with pytest.raises(NumericalError, match=WARNING + " for 4 consecutive steps"):
+        train(cfg)
+
+
+def test_gan_health_metrics_are_logged(tmp_path, searchpath, saturating_discriminator):
+    """The injected discriminator's accuracies are known exactly (1 and 1); the adversarial share
+    is |adv_weight * adv_g| / |total|, in (0, 1) with a positive task loss."""
+    from fusionlab.cli import build_datamodule, build_model
+
+    cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "fusion.adv_weight=0.5")
+    dm = build_datamodule(cfg.dataset)
+    model = build_model(cfg, dm.spec)
+    batch = next(iter(dm.train_dataloader()))
+    terms, out, encoded = model.losses(batch)
+    model.fusion.discriminator_loss(encoded, out)
+    stats = model.fusion.last_discriminator_stats
+    assert stats["d_acc_real"].item() == 1.0 and stats["d_acc_fake"].item() == 1.0
+    reals, fakes = out.extras["z_real"], out.extras["z_fake"]
+    assert torch.allclose(stats["z_fake_std"], fakes.std(0).mean())
+    assert torch.allclose(stats["z_real_norm"], reals.norm(dim=-1).mean())
+    logged = {}
+    model.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    model._log_gan_health(terms, len(batch))
+    expected = 0.5 * terms["adv_g"].item() / terms["total"].item()
+    assert logged["train/adv_share"] == pytest.approx(expected, rel=1e-5)
+    assert {"train/d_acc_real", "train/d_acc_fake", "train/z_fake_norm"} <= set(logged)
