@@ -113,7 +113,11 @@ def eval_command(args: argparse.Namespace, checkpoints: list[Path]) -> list[str]
 
 
 def run(cmd: list[str], log_path: Path) -> float:
-    """Run ``cmd`` from the project root, output to ``log_path``; returns the wall time. Exits on failure."""
+    """Run ``cmd`` from the project root, output to ``log_path``; returns the wall time.
+
+    A non-zero exit is reported and the table is still written (failed jobs are listed in it);
+    the table step stops with one error line when no job finished.
+    """
     print("$ " + shlex.join(cmd), flush=True)
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
     start = time.perf_counter()
@@ -121,9 +125,9 @@ def run(cmd: list[str], log_path: Path) -> float:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        tail = "".join(log_path.read_text(errors="replace").splitlines(True)[-20:])
-        raise SystemExit(f"fusionlab: error: `{shlex.join(cmd[1:3])} ...` failed (exit {proc.returncode}); "
-                         f"last lines of {log_path}:\n{tail}")
+        tail = "".join(log_path.read_text(errors="replace").splitlines(True)[-8:])
+        print(f"reproduce: `{shlex.join(cmd[1:3])} ...` exited with {proc.returncode} (some jobs failed?); "
+              f"last lines of {log_path}:\n{tail}", file=sys.stderr, flush=True)
     return seconds
 
 
@@ -206,6 +210,9 @@ def write_results(args: argparse.Namespace, commands: list[list[str]], phase_sec
     import csv
 
     train_dir = args.out / "train"
+    if not train_dir.is_dir():
+        raise SystemExit(f"fusionlab: error: the training sweep wrote nothing into {train_dir}; "
+                         f"see {args.out / 'train.log'}")
     collect(train_dir)                            # collect_results.py's plain table, in the sweep folder
     jobs = find_jobs(train_dir)
     tables = build_tables(jobs)

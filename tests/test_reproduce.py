@@ -83,3 +83,14 @@ def test_one_seed_one_epoch_table_has_every_row(tmp_path):
     p = np.maximum(positive, 1 - positive)
     assert summary["baseline"]["f1_mean"] == pytest.approx(float(np.mean(p * 2 * p / (1 + p))), abs=1e-6)
     assert summary["baseline"]["acc_mean"] == pytest.approx(float(p.mean()), abs=1e-6)
+
+
+def test_a_table_whose_jobs_all_fail_ends_with_one_error_line(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "scripts/reproduce.py", "iemocap", "--seeds", "1", "--rows", "concat",
+                           "--out", str(tmp_path / "t"), f"paths.data_dir={tmp_path / 'data'}", *TINY,
+                           "task.optimizer.lr=-1.0"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("fusionlab: error:") and "no finished job" in last, proc.stderr[-2000:]
