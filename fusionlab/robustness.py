@@ -19,7 +19,8 @@ from fusionlab.errors import ConfigError
 
 class ModalityCorruption:
     """Callable installed as ``task.input_corruption``: corrupts ``modality`` of every batch with a
-    generator seeded per batch index, so a level's result is reproducible."""
+    generator seeded per batch index, so a level's result is reproducible. With mode "shuffle" it
+    also replaces ``batch.masks`` so the moved sequences keep their own masks."""
 
     def __init__(self, modality: str, mode: str, level: float, seed: int = 0):
         self.modality, self.mode, self.level, self.seed = modality, mode, float(level), int(seed)
