@@ -125,7 +125,7 @@ CHANGE_DETECTORS = {
     "bottleneck": [0.628021, 1.399620, 0.091036, 0.360289],
     "cbmf": [0.108742, -0.114965, 0.613480, -0.081835],
     "concat": [1.499316, 1.569432, 2.218267, 1.813423],
-    "gan": [0.132519, 0.128246, 0.148373, 0.106012],
+    "gan": [0.0, 1.710178, 1.586687, 0.490718],
     "gated": [0.120961, 1.583795, 0.680940, 2.843986],
     "late": [-0.918268, -0.322073, -1.351111, 0.462003],
     "lmf": [0.000072, 0.077553, 0.471511, 0.059815],
@@ -176,6 +176,13 @@ def _bn_stack(dims, out):
     return sum(_linear(a, b) + 2 * b for a, b in zip(dims[:-1], dims[1:])) + _linear(dims[-1], out)
 
 
+def _gan_discriminator(D, c):
+    """Linear(D, D) x 2 -> Linear(D, 1), with BatchNorms only for discriminator_norm=batch (the
+    paper variant's default; spectral normalisation re-parametrizes weights without adding any)."""
+    norm = c.discriminator_norm or ("batch" if c.variant == "paper" else "spectral")
+    return _bn_stack([D, D, D], 1) if norm == "batch" else 2 * _linear(D, D) + _linear(D, 1)
+
+
 def _mfn(M, D, O, c):
     h, mem, a, g, oh = c.hidden, c.mem_dim, c.attn_hidden, c.gate_hidden, c.out_hidden
     H = M * h
@@ -196,7 +203,7 @@ PARAM_FORMULAS = {
     "text_only": lambda M, D, O, c: 0 if D == O else _linear(D, O),
     "auto": lambda M, D, O, c: _autofusion(M * D, O),
     "gan": lambda M, D, O, c: M * (_bn_stack([D, 2 * D, 2 * D], D) + _autofusion((M - 1) * D, D)
-                                   + _bn_stack([D, D, D], 1)) + _linear(M * D, M * D // 2)
+                                   + _gan_discriminator(D, c)) + _linear(M * D, M * D // 2)
     + _linear(M * D // 2, O),
     "tfn": lambda M, D, O, c: M * _linear(D, c.tfn_dim) + _linear((c.tfn_dim + 1) ** M, c.hidden)
     + _linear(c.hidden, c.hidden) + _linear(c.hidden, O),
