@@ -123,6 +123,7 @@ def test_mistake_is_one_line_before_anything_is_built(overrides, expected, tmp_p
         assert seconds < 3.0, f"a config value error took {seconds:.1f} s"
 
 
+@pytest.mark.slow
 def test_every_shipped_config_passes_the_checks(tmp_path, monkeypatch):
     """The rules never reject an option the project ships (every option of every group)."""
     from hydra import compose, initialize_config_dir

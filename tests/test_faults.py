@@ -188,6 +188,7 @@ def test_disk_full_during_a_write_is_a_storage_error_naming_the_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
 
 
+@pytest.mark.slow
 def test_disk_full_in_a_checkpoint_save_is_one_line_and_keeps_the_last_checkpoint(tmp_path, searchpath):
     """The user's case: training, then the disk fills during the 3rd checkpoint write (epoch 2)."""
     run_dir = tmp_path / "run"
