@@ -459,7 +459,8 @@ def evaluate_checkpoint(cfg: DictConfig, threads: int) -> dict[str, float]:
         trainer.test(model, datamodule=dm)
         results = scalar_metrics(trainer.callback_metrics, ("test/",))
     if trainer.is_global_zero:
-        write_metrics(cfg.paths.output_dir, results)
+        # + what each metric is (sacreBLEU signature, tokenized-BLEU recipe), as train() writes
+        write_metrics(cfg.paths.output_dir, {**results, **(getattr(model, "metric_notes", None) or {})})
         print(json.dumps(results, indent=2))
         print(describe_run_folder(cfg.paths.output_dir))
     return results

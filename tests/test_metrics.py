@@ -230,3 +230,22 @@ def test_paper_translation_rows_are_scored_case_insensitively(compose, tmp_path)
     train(compose("experiment=paper/translation", "dataset=synthetic_mt", "fusion=concat", *FDR))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "|case:lc|" in metrics["bleu_signature"]
+
+
+@pytest.mark.slow
+def test_eval_py_writes_the_bleu_descriptions_too(tmp_path, data_dir):
+    from tests.test_train_e2e import run_cli
+
+    run_dir, eval_dir = tmp_path / "run", tmp_path / "eval"
+    proc = run_cli("train.py", "dataset=synthetic_mt", "fusion=concat", "trainer.max_epochs=1",
+                   "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "logger=none",
+                   "latent_dim=32", f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli("eval.py", f"ckpt_path={run_dir}/checkpoints/best.ckpt",
+                   f"hydra.run.dir={eval_dir}", f"paths.data_dir={data_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    for key in ("bleu_signature", "bleu_tok_description"):
+        assert evaluated[key] == trained[key]
+    assert evaluated["test/bleu_tok"] == pytest.approx(trained["test/bleu_tok"], abs=1e-6)
