@@ -264,7 +264,7 @@ class Multi30kDataModule(FusionDataModule):
     ``features`` none | avgpool | res4frelu with ``features_dir`` (default ``data_dir/features``) and
     ``feature_pattern``; ``format`` auto | raw | jsonl; ``tokenizer`` sentencepiece | word with
     ``vocab_size``, ``joint_vocab``, ``sp_model_type`` (bpe | unigram), ``min_count`` (word),
-    ``lowercase`` (note: BLEU is computed against the raw references); ``max_len`` truncates source
+    ``lowercase`` (BLEU is then scored case-insensitively, case:lc); ``max_len`` truncates source
     and target token ids (BOS/EOS excluded); ``cache_dir`` (default: train.py's ``paths.cache_dir``, never inside
     ``data_dir``, which may be read-only) holds tokenizers and tokenized splits; ``bucketing`` batches train sentences of similar length.
     """
