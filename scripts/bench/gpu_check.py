@@ -22,10 +22,11 @@ check that trainer=gpu is refused with one clear line; every GPU step is skipped
 why, and the exit status is 0 unless a step that ran failed. --quick runs a small subset (the test).
 
 On a machine without internet whose python3 holds torch, lightning, sacrebleu and sentencepiece
-(the lent H200 image), these travel as wheels (pip download --no-deps ... into an ignored .whl/):
-hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 datasets==5.2.0 dill==0.4.1
-multiprocess==0.70.19 sacremoses==0.2.0; Multi30K travels as a copy of ../shared/data/multi30k in an
-ignored folder (e.g. .m30k/multi30k) named by --multi30k-dir .m30k. The env step names what is missing.
+(the lent H200 image), these travel as wheels in an ignored .whl/ (pip download --no-deps; antlr4 4.9.3
+has no wheel on PyPI: `pip wheel --no-deps antlr4-python3-runtime==4.9.3 -w .whl`): hydra-core==1.3.8
+omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19
+sacremoses==0.2.0; Multi30K (3 MB of text) travels as a copy of ../shared/data/multi30k in an ignored
+folder (.m30k/multi30k, then --multi30k-dir .m30k). The env step names any module still missing.
 """
 
 from __future__ import annotations
