@@ -579,7 +579,7 @@ def run_guarded(fn, cfg: DictConfig):
         if folder is not None:
             from fusionlab.run_folder import remove_if_empty
 
-            remove_if_empty(folder)
+            remove_if_empty(folder, keep=OmegaConf.select(cfg, "paths.log_dir", default=None))
         if not is_user_error(e) or cfg.get("verbose") or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"fusionlab: error: {one_line(e)}", file=sys.stderr)

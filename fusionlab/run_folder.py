@@ -42,15 +42,20 @@ def describe(folder: str | Path) -> str:
     return "\n".join(lines)
 
 
-def remove_if_empty(folder: str | Path) -> bool:
-    """Delete ``folder`` when it holds no content (see module doc), and its parent when that is left
-    empty (the date folder). Returns whether it was deleted."""
-    folder = Path(folder)
+def remove_if_empty(folder: str | Path, keep: str | Path | None = None) -> bool:
+    """Delete ``folder`` when it holds no content (see module doc), then its parents that are left
+    empty (the date folder, ``runs/``) up to ``keep`` (paths.log_dir) or one level when not given.
+    Returns whether ``folder`` was deleted."""
+    folder = Path(folder).resolve()
     if not folder.is_dir() or content_files(folder):
         return False
     shutil.rmtree(folder, ignore_errors=True)
-    try:
-        folder.parent.rmdir()  # only succeeds when empty
-    except OSError:
-        pass
+    stop = Path(keep).resolve() if keep is not None else folder.parent.parent
+    parent = folder.parent
+    while parent != stop and stop in parent.parents:
+        try:
+            parent.rmdir()  # only succeeds when empty
+        except OSError:
+            break
+        parent = parent.parent
     return not folder.exists()

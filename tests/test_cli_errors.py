@@ -39,8 +39,7 @@ def test_error_inside_an_instantiated_object_is_one_line_printed_once(tmp_path):
 def test_training_nothing_is_refused_and_leaves_no_run_folder(tmp_path, override):
     proc = run_cli("train.py", *EMOTION, "logger=none", override, cwd=tmp_path)
     assert_one_error_line(proc, "=0 trains nothing", "eval.py ckpt_path=")
-    assert not run_folders(tmp_path)
-    assert not (tmp_path / "outputs" / "runs").exists() or not any((tmp_path / "outputs" / "runs").iterdir())
+    assert not (tmp_path / "outputs" / "runs").exists()  # nor the empty runs/<date>/ folders
 
 
 def test_failed_run_folder_is_removed_only_without_content(tmp_path):
@@ -58,6 +57,9 @@ def test_failed_run_folder_is_removed_only_without_content(tmp_path):
     assert remove_if_empty(empty) and not empty.exists()
     assert not remove_if_empty(kept) and (kept / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "runs" / "2030-01-01").is_dir()  # the date folder still holds a run
+    assert remove_if_empty(tmp_path / "runs" / "2030-01-01" / "again_empty") is False  # no such folder
+    (kept / "checkpoints" / "last.ckpt").unlink()
+    assert remove_if_empty(kept, keep=tmp_path) and not (tmp_path / "runs").exists()  # up to paths.log_dir
 
 
 def test_run_guarded_unwraps_hydras_instantiation_error(compose, capsys):
