@@ -32,7 +32,7 @@ def test_two_trial_study_survives_a_failing_trial(tmp_path):
     finished = [j for j in jobs if (j / "metrics.json").is_file()]
     assert len(failed) == 1 and len(finished) == 1, explain(proc)
     assert "lr=-1.0" in (failed[0] / ".hydra" / "overrides.yaml").read_text()
-    assert "learning rate" in json.loads((failed[0] / "error.json").read_text())["message"].lower()
+    assert "task.optimizer.lr=-1.0" in json.loads((failed[0] / "error.json").read_text())["message"]
 
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     metrics = json.loads((finished[0] / "metrics.json").read_text())
