@@ -35,11 +35,26 @@ def test_error_inside_an_instantiated_object_is_one_line_printed_once(tmp_path):
     assert not run_folders(tmp_path)
 
 
-@pytest.mark.parametrize("override", ["max_epochs=0", "trainer.max_epochs=0", "trainer.max_steps=0"])
-def test_training_nothing_is_refused_and_leaves_no_run_folder(tmp_path, override):
-    proc = run_cli("train.py", *EMOTION, "logger=none", override, cwd=tmp_path)
-    assert_one_error_line(proc, "=0 trains nothing", "eval.py ckpt_path=")
+def test_training_nothing_is_refused_and_leaves_no_run_folder(tmp_path):
+    proc = run_cli("train.py", *EMOTION, "logger=none", "max_epochs=0", cwd=tmp_path)
+    assert_one_error_line(proc, "trainer.max_epochs=0 trains nothing", "eval.py ckpt_path=")
     assert not (tmp_path / "outputs" / "runs").exists()  # nor the empty runs/<date>/ folders
+
+
+@pytest.mark.parametrize("overrides,refused", [
+    (["trainer.max_epochs=0"], True), (["trainer.max_steps=0"], True), (["max_epochs=1"], False),
+    (["trainer.max_epochs=0", "ckpt_path=last"], False), (["max_epochs=0", "train=false"], False),
+    (["max_epochs=0", "trainer.fast_dev_run=true"], False)])
+def test_which_training_lengths_are_refused(compose, overrides, refused):
+    from fusionlab.cli import check_training_length
+    from fusionlab.errors import ConfigError
+
+    cfg = compose(*overrides)
+    if refused:
+        with pytest.raises(ConfigError, match="=0 trains nothing"):
+            check_training_length(cfg)
+    else:
+        check_training_length(cfg)
 
 
 def test_failed_run_folder_is_removed_only_without_content(tmp_path):
