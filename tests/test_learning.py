@@ -1,46 +1,57 @@
-"""A real learning test: on each embedded dataset the second modality matters, so after a short
-seeded training concat, AutoFusion and GAN-Fusion must beat the text-only baseline clearly.
+"""A real learning test over several seeds: on each embedded dataset the second modality matters, so
+with the dataset's own defaults concat, AutoFusion and GAN-Fusion must beat text-only on every seed.
 
-Uses each dataset's own defaults and the default seed 42 (the README's table comes from the same
-runs). Known limitation, reported in the README: GAN-Fusion on synthetic_mt is seed-sensitive at this
-budget (seeds 1 and 2 stayed near the text-only score after 4 epochs), so this test pins seed 42."""
+synthetic_mt: >= 10 BLEU above the text-only ceiling, computed independently by
+:func:`fusionlab.data.synthetic_mt.text_only_bleu_ceiling` (the best any text-only system can do:
+every word right, the most frequent count and colour; 49.3 on the default split).
+synthetic_emotion: above a text_only run with the same seed.
+Seeds: ``FUSIONLAB_LEARNING_SEEDS`` (default 1,2,3); all five are in scripts/bench/learning_seeds.py.
+Runs go through the Python API in-process (the same ``train(cfg)`` that train.py calls).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from fusionlab.cli import train
+from tests.conftest import compose_train
 
-CASES = {
-    # dataset: (metric, margin over text-only, extra overrides)
-    "synthetic_mt": ("test/bleu", 8.0, ["task.generation.beam_size=1"]),
-    "synthetic_emotion": ("test/f1_mean", 0.08, []),
-}
+SEEDS = [int(s) for s in os.environ.get("FUSIONLAB_LEARNING_SEEDS", "1,2,3").split(",")]
+MT_MARGIN = 10.0
+
+
+def score(dataset: str, fusion: str, seed: int, out, data_dir, metric: str) -> float:
+    cfg = compose_train([f"dataset={dataset}", f"fusion={fusion}", f"seed={seed}", "logger=none",
+                         "callbacks.progress_bar=null"], out, data_dir)
+    train(cfg)
+    return json.loads((out / "metrics.json").read_text())[metric]
 
 
 @pytest.fixture(scope="module")
-def text_only_scores(tmp_path_factory, data_dir):
-    from tests.conftest import compose_train
-
-    scores = {}
-    for dataset, (metric, _, extra) in CASES.items():
-        out = tmp_path_factory.mktemp(f"text_only_{dataset}")
-        cfg = compose_train([f"dataset={dataset}", "fusion=text_only", "logger=none",
-                             "callbacks.progress_bar=null", "seed=42", *extra], out, data_dir)
-        train(cfg)
-        scores[dataset] = json.loads((out / "metrics.json").read_text())[metric]
-    return scores
+def emotion_text_only(tmp_path_factory, data_dir):
+    return {s: score("synthetic_emotion", "text_only", s, tmp_path_factory.mktemp(f"text_only_{s}"),
+                     data_dir, "test/f1_mean") for s in SEEDS}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset", list(CASES))
 @pytest.mark.parametrize("fusion", ["concat", "auto", "gan"])
-def test_fusion_beats_text_only(compose, tmp_path, text_only_scores, dataset, fusion):
-    metric, margin, extra = CASES[dataset]
-    cfg = compose(f"dataset={dataset}", f"fusion={fusion}", "logger=none",
-                  "callbacks.progress_bar=null", "seed=42", *extra)
-    train(cfg)
-    score = json.loads((tmp_path / "metrics.json").read_text())[metric]
-    assert score > text_only_scores[dataset] + margin, (fusion, score, text_only_scores[dataset])
+def test_fusion_reads_the_image_on_every_seed_synthetic_mt(fusion, tmp_path, data_dir):
+    from fusionlab.data.synthetic_mt import text_only_bleu_ceiling
+
+    scores = {s: score("synthetic_mt", fusion, s, tmp_path / str(s), data_dir, "test/bleu")
+              for s in SEEDS}
+    ceiling = text_only_bleu_ceiling(data_dir / "synthetic_mt")["text_only"]
+    assert 45 < ceiling < 55, ceiling  # the documented 49.3, not a degenerate split
+    assert all(v >= ceiling + MT_MARGIN for v in scores.values()), (fusion, ceiling, scores)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fusion", ["concat", "auto", "gan"])
+def test_fusion_beats_text_only_on_every_seed_synthetic_emotion(fusion, tmp_path, data_dir,
+                                                                 emotion_text_only):
+    scores = {s: score("synthetic_emotion", fusion, s, tmp_path / str(s), data_dir, "test/f1_mean")
+              for s in SEEDS}
+    assert all(scores[s] > emotion_text_only[s] for s in SEEDS), (fusion, scores, emotion_text_only)

@@ -16,11 +16,17 @@ class VectorEncoder(nn.Module):
 
     tanh (default) keeps feature latents in the same bounded range as the RNN text states, so no
     modality dominates a fusion by scale alone and reconstruction losses stay comparable.
+    norm="layer" puts a LayerNorm between Linear and activation: with 2048 inputs, Adam's per-weight
+    steps moved the pre-activations by ~10 per step and saturated tanh for good (median |pre| 13-21
+    on synthetic_mt after training), freezing whatever the image latent held at that point.
     """
 
-    def __init__(self, in_dim: int, d: int, dropout: float = 0.2, activation: str = "tanh"):
+    def __init__(self, in_dim: int, d: int, dropout: float = 0.2, activation: str = "tanh",
+                 norm: str = "none"):
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(in_dim, d), ACTIVATIONS[activation](), nn.Dropout(dropout))
+        mid = [nn.LayerNorm(d)] if norm == "layer" else []
+        self.proj = nn.Sequential(nn.Linear(in_dim, d), *mid, ACTIVATIONS[activation](),
+                                  nn.Dropout(dropout))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Encoded:
         return Encoded(vec=self.proj(x.float()))
