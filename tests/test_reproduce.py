@@ -44,6 +44,10 @@ def test_paper_configuration_with_a_download_sweeps_the_paper_row(tmp_path):
     assert cmd[1:4] == ["train.py", "-m", "experiment=paper/multi30k_gan"]
     assert f"dataset.data_dir={tmp_path}" in cmd and "fusion=" + ",".join(ROWS) in cmd and "seed=1,2" in cmd
     assert "trainer.max_epochs=3" in cmd and f"hydra.sweep.dir={tmp_path / 'o' / 'train'}" in cmd
+    assert not any(c.startswith("hydra/launcher") for c in cmd)
+    parallel = train_command(parse_args(["how2", "--jobs", "2", "--out", str(tmp_path / "p")]))
+    assert parallel[3:5] == ["experiment=paper/table_how2", "seed=1,2,3,4,5"]
+    assert {"hydra/launcher=joblib_local", "hydra.launcher.n_jobs=2", "threads=1"} <= set(parallel)
 
 
 @pytest.mark.slow
