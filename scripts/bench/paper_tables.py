@@ -1,13 +1,14 @@
 """Benchmark: the three embedded paper tables (scripts/reproduce.py), 5 seeds each.
 
     python scripts/bench/paper_tables.py [--tables how2,multi30k,iemocap] [--seeds 1,2,3,4,5]
-                                         [--out bench_results/paper_tables.json] [hydra overrides...]
+                                         [--jobs 2] [--out bench_results/paper_tables.json] [overrides...]
 
 Runs ``scripts/reproduce.py <table> --seeds ...`` for each table (one after the other, its run
 folders under ``outputs/reproduce/bench_<table>_<time>``), prints per table and row the main test
 metric (mean ± std), the incongruent drop and the wall time, and writes one JSON report (each
 table's summary.json, the table's total wall time, the machine's load average before and after).
-On a 2-core CPU machine the three tables take about 1.5 hours.
+On an idle 2-core CPU machine the three tables take roughly 1.5 hours with --jobs 1 (the how2 mult
+row alone ~16 min: 192 s of CPU per run), about half with --jobs 2.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ if str(ROOT) not in sys.path:
 from scripts.bench.common import write_report  # noqa: E402
 
 
-def run_table(table: str, seeds: str, overrides: list[str], out: Path) -> dict:
+def run_table(table: str, seeds: str, jobs: int, overrides: list[str], out: Path) -> dict:
     """One reproduce.py run; its summary.json plus the wall time and load averages."""
-    cmd = [sys.executable, "scripts/reproduce.py", table, "--seeds", seeds, "--out", str(out), *overrides]
+    cmd = [sys.executable, "scripts/reproduce.py", table, "--seeds", seeds, "--jobs", str(jobs),
+           "--out", str(out), *overrides]
     load_before = os.getloadavg()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT)
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", default="how2,multi30k,iemocap")
     parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--jobs", type=int, default=1, help="training jobs at a time (reproduce.py --jobs)")
     parser.add_argument("--out", default=str(ROOT / "bench_results" / "paper_tables.json"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every training job")
     args = parser.parse_intermixed_args(argv)
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = {}
     for table in [t for t in args.tables.split(",") if t]:
         folder = ROOT / "outputs" / "reproduce" / f"bench_{table}_{stamp}"
-        reports[table] = run_table(table, args.seeds, args.overrides, folder)
+        reports[table] = run_table(table, args.seeds, args.jobs, args.overrides, folder)
         print_table(table, reports[table])
     write_report({"benchmark": "paper_tables", "seeds": args.seeds, "cpus": os.cpu_count(),
                   "tables": reports}, args.out)
