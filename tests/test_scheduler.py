@@ -116,3 +116,20 @@ def test_scheduler_state_loads_with_weights_only():
                             {"name": "inverse_sqrt", "warmup_steps": 3})
     fresh.load_state_dict(state)
     assert fresh.last_epoch == 5 and fresh.get_last_lr() == pytest.approx(sched.get_last_lr())
+
+
+def test_cosine_with_an_estimated_run_shorter_than_its_warmup_shrinks_the_warmup():
+    # synthetic_mt's default (cosine, warmup 30) under debug=fdr: the Trainer estimates 1 step
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, {"name": "cosine", "warmup_steps": 30}, estimated_steps=20)
+    assert sched.lr_lambdas[0].warmup_steps == 2          # a tenth of the 20-step run
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)  # step 0 of a 2-step warmup
+    short = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
+                            {"name": "cosine", "warmup_steps": 30}, estimated_steps=1)
+    assert short.lr_lambdas[0].warmup_steps == 0
+
+
+def test_cosine_with_an_explicit_total_below_its_warmup_is_still_an_error():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ConfigError, match="total_steps"):
+        build_scheduler(opt, {"name": "cosine", "warmup_steps": 30, "total_steps": 20})

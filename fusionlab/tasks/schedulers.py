@@ -15,12 +15,15 @@ loadable with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from fusionlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 SCHEDULES = ("none", "inverse_sqrt", "cosine")
 
@@ -81,6 +84,15 @@ def build_scheduler(optimizer: Optimizer, options: dict, estimated_steps: int | 
     if cfg["name"] == "inverse_sqrt":
         return LambdaLR(optimizer, InverseSqrtFactor(cfg["warmup_steps"]))
     total = cfg["total_steps"] if cfg["total_steps"] is not None else estimated_steps
+    warmup = int(cfg["warmup_steps"])
+    if cfg["total_steps"] is None and total is not None and math.isfinite(float(total)) \
+            and 0 < int(total) <= warmup:
+        # a short run (fast_dev_run, limit_train_batches, debug=*) of an estimated length: keep the
+        # schedule's shape by shrinking the warmup to a tenth of the run instead of failing
+        warmup = int(total) // 10
+        log.warning("task.scheduler: the run has only %d optimizer steps, fewer than warmup_steps=%d; "
+                    "warming up over %d steps", int(total), int(cfg["warmup_steps"]), warmup)
+        cfg = {**cfg, "warmup_steps": warmup}
     if total is None or not math.isfinite(float(total)) or int(total) <= int(cfg["warmup_steps"]):
         raise ConfigError(f"task.scheduler.name=cosine needs total_steps > warmup_steps "
                           f"(got total_steps={total}, warmup_steps={cfg['warmup_steps']}); set "
