@@ -85,3 +85,35 @@ def test_gan_health_metrics_are_logged(tmp_path, searchpath, saturating_discrimi
     expected = 0.5 * terms["adv_g"].item() / terms["total"].item()
     assert logged["train/adv_share"] == pytest.approx(expected, rel=1e-5)
     assert {"train/d_acc_real", "train/d_acc_fake", "train/z_fake_norm"} <= set(logged)
+
+
+def test_paper_variant_restores_every_literal_choice_and_explicit_options_win():
+    from fusionlab.errors import ConfigError
+
+    kinds = lambda f: {type(m) for m in f.heads["text"].discriminator.modules()}  # noqa: E731
+    paper = gan.GANFusion(["text", "image"], 8, 8, variant="paper")
+    assert nn.BatchNorm1d in kinds(paper)
+    assert not paper.relative_noise and not paper.heads["text"].complementary.detach_target
+    assert paper.discriminator_optimizer == {"lr": None, "betas": None}
+    ours = gan.GANFusion(["text", "image"], 8, 8)
+    assert nn.BatchNorm1d not in kinds(ours) and ours.relative_noise
+    assert hasattr(ours.heads["text"].discriminator[0].parametrizations, "weight")  # spectral norm
+    mixed = gan.GANFusion(["text", "image"], 8, 8, variant="paper", discriminator_norm="spectral",
+                          d_lr=2e-4, d_betas=[0.5, 0.999])
+    assert nn.BatchNorm1d not in kinds(mixed) and not mixed.relative_noise
+    assert mixed.discriminator_optimizer == {"lr": 2e-4, "betas": (0.5, 0.999)}
+    with pytest.raises(ConfigError, match="fusion.variant='literal'"):
+        gan.GANFusion(["text", "image"], 8, 8, variant="literal")
+
+
+def test_discriminator_adam_options_reach_the_optimizer():
+    from fusionlab.tasks.classification import ClassificationTask
+    from tests.tiny import TinyEmotionDataModule
+
+    dm = TinyEmotionDataModule()
+    dm.setup()
+    task = ClassificationTask(dm.spec.to_dict(), latent_dim=8, optimizer={"lr": 1e-3},
+                              fusion=lambda **kw: gan.GANFusion(**kw, d_lr=2e-4, d_betas=(0.5, 0.9)))
+    opt_g, opt_d = task.configure_optimizers()
+    assert opt_g.param_groups[0]["lr"] == 1e-3 and opt_g.param_groups[0]["betas"] == (0.9, 0.999)
+    assert opt_d.param_groups[0]["lr"] == 2e-4 and opt_d.param_groups[0]["betas"] == (0.5, 0.9)
