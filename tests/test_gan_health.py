@@ -117,3 +117,15 @@ def test_discriminator_adam_options_reach_the_optimizer():
     opt_g, opt_d = task.configure_optimizers()
     assert opt_g.param_groups[0]["lr"] == 1e-3 and opt_g.param_groups[0]["betas"] == (0.9, 0.999)
     assert opt_d.param_groups[0]["lr"] == 2e-4 and opt_d.param_groups[0]["betas"] == (0.5, 0.9)
+
+
+def test_generator_scale_divergence_is_reported(tmp_path, searchpath, caplog):
+    """scale_ratio=0.5: generated latents larger than half of z_tr's norm count as diverging, which a
+    fresh generator's are (norm ~ sqrt(d) after its BatchNorm'd layers, z_tr ~ ReLU outputs)."""
+    cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "trainer.max_epochs=1", "test=false",
+                   "callbacks.discriminator_collapse.patience=3",
+                   "callbacks.discriminator_collapse.scale_ratio=0.5")
+    with caplog.at_level(logging.WARNING, logger="fusionlab.callbacks.numeric_guard"):
+        train(cfg)
+    messages = [r.message for r in caplog.records if "generator outputs diverge" in r.message]
+    assert len(messages) == 1 and "for 3 consecutive steps" in messages[0], messages

@@ -27,6 +27,9 @@ class DiscriminatorCollapseMonitor(L.Callback):
     ``threshold``, or when the discriminator's accuracy is at least ``acc_threshold`` on the real
     *and* on the generated latents (``train/d_acc_real_step``, ``train/d_acc_fake_step``).
     patience: consecutive saturated steps before acting.
+    scale_ratio: also report generated latents whose mean norm stays more than this many times
+    AutoFusion's z_tr (``train/z_fake_norm_step`` / ``train/z_real_norm_step``) for ``patience``
+    steps (a BatchNorm discriminator cannot see scale; 0 turns this check off).
     task_patience: epochs without the epoch's mean task loss (``train/loss_task_epoch``) falling by
     ``min_delta`` (relative) before acting; 0 turns this check off.
     action: ``warn`` (one log line per run and problem), ``stop`` (raise NumericalError, the run
@@ -36,7 +39,7 @@ class DiscriminatorCollapseMonitor(L.Callback):
 
     def __init__(self, metric: str = "train/loss_d_step", threshold: float = 1e-3, patience: int = 200,
                  action: str = "warn", acc_threshold: float = 0.995, task_patience: int = 3,
-                 min_delta: float = 1e-3):
+                 min_delta: float = 1e-3, scale_ratio: float = 4.0):
         if action not in ACTIONS:
             raise ConfigError(f"callbacks.discriminator_collapse.action={action!r}: use one of {ACTIONS}")
         if int(patience) < 1:
@@ -45,7 +48,8 @@ class DiscriminatorCollapseMonitor(L.Callback):
         self.patience, self.action = int(patience), action
         self.acc_threshold = float(acc_threshold)
         self.task_patience, self.min_delta = int(task_patience), float(min_delta)
-        self.streak = 0
+        self.scale_ratio = float(scale_ratio)
+        self.streak, self.scale_streak = 0, 0
         self.reported: set[str] = set()
         self.best_task, self.flat_epochs = math.inf, 0
 
@@ -73,6 +77,7 @@ class DiscriminatorCollapseMonitor(L.Callback):
                            batch_idx: int) -> None:
         if self.action == "off" or self.metric not in trainer.callback_metrics:
             return
+        self._check_scale(trainer)
         why = self._saturated(trainer.callback_metrics)
         self.streak = self.streak + 1 if why else 0
         if self.streak < self.patience:
@@ -81,6 +86,19 @@ class DiscriminatorCollapseMonitor(L.Callback):
             f"discriminator collapse: {why} for {self.streak} consecutive steps (global step "
             f"{trainer.global_step}); the generator gets no adversarial signal. Lower "
             "fusion.d_lr or fusion.adv_weight, or use fusion.discriminator_norm=spectral"))
+
+    def _check_scale(self, trainer: L.Trainer) -> None:
+        fake = trainer.callback_metrics.get("train/z_fake_norm_step")
+        real = trainer.callback_metrics.get("train/z_real_norm_step")
+        if self.scale_ratio <= 0 or fake is None or real is None:
+            return
+        ratio = float(fake) / max(float(real), 1e-12)
+        self.scale_streak = self.scale_streak + 1 if ratio > self.scale_ratio else 0
+        if self.scale_streak >= self.patience:
+            self._act(trainer, "generator_scale_diverged", (
+                f"GAN generator outputs diverge: their mean norm is {ratio:.1f}x AutoFusion's z_tr "
+                f"for {self.scale_streak} consecutive steps (global step {trainer.global_step}); "
+                "the fused vector saturates. Try fusion.discriminator_norm=spectral"))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = trainer.callback_metrics
