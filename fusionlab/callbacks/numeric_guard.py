@@ -98,7 +98,7 @@ class DiscriminatorCollapseMonitor(L.Callback):
             self._act(trainer, "generator_scale_diverged", (
                 f"GAN generator outputs diverge: their mean norm is {ratio:.1f}x AutoFusion's z_tr "
                 f"for {self.scale_streak} consecutive steps (global step {trainer.global_step}); "
-                "the fused vector saturates. Try fusion.discriminator_norm=spectral"))
+                "a BatchNorm discriminator cannot see scale. Try fusion.discriminator_norm=spectral"))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         metrics = trainer.callback_metrics
