@@ -11,6 +11,12 @@ For every target modality t (one head each):
   D_t learns to call z_tr real and z_g fake; G_t learns to fool D_t.
 Fused vector: ReLU(L2(tanh(L1 [z_g^1; ...; z_g^M]))) (B, d_out).
 
+Training choices that differ from the paper's text are options grouped by ``variant``
+("fusionlab" default, "paper" = the literal text; see VARIANTS): the discriminator's normalisation
+(``discriminator_norm``: spectral by default, because a BatchNorm discriminator cannot see the
+generator outputs' scale and let them grow ~5x past z_tr on synthetic_mt), its Adam (``d_lr``,
+``d_betas``), ``relative_noise`` and ``detach_target``.
+
 Training (driven by the task module, manual optimization):
   generator/task step: task + recon_weight·recon + adv_weight·BCE(D(z_g), real), every parameter but D's;
   discriminator step: :meth:`discriminator_loss` on that step's *detached* z_tr and z_g, only D stepped.
