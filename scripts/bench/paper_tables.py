@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scripts.bench.common import write_report  # noqa: E402
+from scripts.collect_results import fmt  # noqa: E402
 
 
 def run_table(table: str, seeds: str, jobs: int, overrides: list[str], out: Path) -> dict:
@@ -51,8 +52,8 @@ def print_table(name: str, report: dict) -> None:
         return
     print(f"{'fusion':<10} {summary['metric']:>18} {'drop':>16} {'wall s':>8}")
     for fusion, r in summary["rows"].items():
-        mean = "-" if r["mean"] is None else f"{r['mean']:.2f} ± {r['std']:.2f}"
-        drop = "-" if not r["drop"] else f"{r['drop'][0]:.2f} ± {r['drop'][1]:.2f}"
+        mean = "-" if r["mean"] is None else fmt((r["mean"], r["std"]))  # the mean alone for one seed
+        drop = "-" if not r["drop"] else fmt(tuple(r["drop"]))
         print(f"{fusion:<10} {mean:>18} {drop:>16} {r['seconds_total']:>8.0f}")
 
 
