@@ -97,7 +97,7 @@ def test_paper_variant_restores_every_literal_choice_and_explicit_options_win():
     assert paper.discriminator_optimizer == {"lr": None, "betas": None}
     ours = gan.GANFusion(["text", "image"], 8, 8)
     assert nn.BatchNorm1d not in kinds(ours) and ours.relative_noise
-    assert hasattr(ours.heads["text"].discriminator[0].parametrizations, "weight")  # spectral norm
+    assert hasattr(ours.heads["text"].discriminator[0], "weight_orig")  # spectral norm (hook-based)
     mixed = gan.GANFusion(["text", "image"], 8, 8, variant="paper", discriminator_norm="spectral",
                           d_lr=2e-4, d_betas=[0.5, 0.999])
     assert nn.BatchNorm1d not in kinds(mixed) and not mixed.relative_noise

@@ -55,7 +55,9 @@ def discriminator(d: int, norm: str) -> nn.Sequential:
     """
     if norm == "batch":
         return bn_leaky_stack([d, d, d], 1)
-    wrap = nn.utils.parametrizations.spectral_norm if norm == "spectral" else (lambda m: m)
+    # the hook-based spectral_norm, not torch.nn.utils.parametrizations': parametrized modules
+    # cannot be pickled, which ddp_spawn does to every worker
+    wrap = nn.utils.spectral_norm if norm == "spectral" else (lambda m: m)
     return nn.Sequential(wrap(nn.Linear(d, d)), nn.LeakyReLU(0.2), wrap(nn.Linear(d, d)),
                          nn.LeakyReLU(0.2), wrap(nn.Linear(d, 1)))
 
