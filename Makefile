@@ -11,6 +11,9 @@ CONSTRAINTS ?= constraints.txt
 PIN := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 TEST_ENV := WANDB_MODE=offline HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 PYTHONWARNINGS=ignore::FutureWarning
 PYTEST_ARGS ?=
+# the suite runs on TEST_WORKERS processes (pytest-xdist); tests/test_readme.py stays on one, in order
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: install lock train test test-fast bench clean
 
@@ -32,10 +35,10 @@ train: install
 	WANDB_MODE=offline $(PY) train.py $(ARGS)
 
 test: install
-	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install
-	$(TEST_ENV) $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 bench: install
 	$(PY) scripts/bench/overhead.py

@@ -24,7 +24,8 @@ from tests.conftest import ROOT, SHARED_DATA
 from tests.readme_commands import (code_blocks, expand_alternatives, readme_commands, script_commands,
                                    strip_comment, strip_optional)
 
-pytestmark = pytest.mark.slow
+# one xdist worker runs every command in order: later commands use the folders earlier ones made
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme")]
 
 MULTI30K = SHARED_DATA / "multi30k"
 
