@@ -33,3 +33,20 @@ def ensure_generated(root: str | Path, manifest: str, wanted: dict, generate: Ca
                         "Point dataset.data_dir at an empty or new folder")
     generate()
     return True
+
+
+class GeneratedOnFirstUse:
+    """DataModule mixin for embedded datasets: ``prepare_data`` and ``load`` first make sure the files
+    exist (``generate_files``, which subclasses implement with :func:`ensure_generated`), then read
+    them with the real loader of the release layout (the next class in the MRO)."""
+
+    def generate_files(self) -> None:
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        self.generate_files()
+        super().prepare_data()
+
+    def load(self) -> None:
+        self.generate_files()
+        super().load()

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusionlab.data.generated import ensure_generated
+from fusionlab.data.generated import GeneratedOnFirstUse, ensure_generated
 from fusionlab.data.how2 import VIDEO_FEATURES, How2DataModule, read_id_text, read_ids
 from fusionlab.data.kaldi import ARK_PLACEHOLDER
 from fusionlab.data.synthetic_mt import (COLOURS, COUNTS, LEXICON, NOUNS, parse_source, render_source,
@@ -227,7 +227,7 @@ def bleu_ceilings(data_dir: str | Path, split: str = "dev5") -> dict:
             "signature": str(bleu.get_signature())}
 
 
-class SyntheticHow2DataModule(How2DataModule):
+class SyntheticHow2DataModule(GeneratedOnFirstUse, How2DataModule):
     """``dataset=synthetic_how2``: generates the files on first use, then reads them as How2.
 
     Extra options: ``sizes`` (split -> segments; default train 3000, val 300, dev5 300),
@@ -246,17 +246,10 @@ class SyntheticHow2DataModule(How2DataModule):
         super().__init__(data_dir, tokenizer=tokenizer, min_count=min_count,
                          ark_dir=ark_dir or str(Path(data_dir) / ARK_DIR), **kwargs)
 
-    def _generate(self) -> None:
+    def generate_files(self) -> None:
         wanted = {"format_version": FORMAT_VERSION, "sizes": self.sizes, "seed": self.data_seed,
                   "noise": self.noise, "signal": self.signal}
         ensure_generated(self.data_dir, MANIFEST, wanted,
                          lambda: generate(self.data_dir, self.sizes, self.data_seed, self.noise, self.signal),
                          self.dataset_name)
 
-    def prepare_data(self) -> None:
-        self._generate()
-        super().prepare_data()
-
-    def load(self) -> None:
-        self._generate()
-        super().load()

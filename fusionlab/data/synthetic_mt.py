@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionlab.data.generated import GeneratedOnFirstUse
 from fusionlab.data.generated import ensure_generated as ensure_manifest
 from fusionlab.data.multi30k import Multi30kDataModule, read_text_lines
 
@@ -207,7 +208,7 @@ def text_only_bleu_ceiling(data_dir: str | Path, split: str = TEST_SPLIT) -> dic
             "signature": str(bleu.get_signature())}
 
 
-class SyntheticMTDataModule(Multi30kDataModule):
+class SyntheticMTDataModule(GeneratedOnFirstUse, Multi30kDataModule):
     """``dataset=synthetic_mt``: generates the files on first use, then reads them as Multi30K.
 
     Extra options: ``sizes`` (split -> rows; default train 5000, val 300, test_2016_flickr 300),
@@ -227,13 +228,6 @@ class SyntheticMTDataModule(Multi30kDataModule):
         super().__init__(data_dir, tokenizer=tokenizer, min_count=min_count, features=features,
                          test_sets=test_sets, src_lang=src_lang, tgt_lang=tgt_lang, max_len=max_len, **kwargs)
 
-    def _generate(self) -> None:
+    def generate_files(self) -> None:
         ensure_generated(self.data_dir, self.sizes, self.data_seed, self.noise)
 
-    def prepare_data(self) -> None:
-        self._generate()
-        super().prepare_data()
-
-    def load(self) -> None:
-        self._generate()
-        super().load()
