@@ -1,10 +1,11 @@
-"""Atomic file writes: a reader (another rank, a later run, a crash) sees the old file or the new one,
-never half of one.
+"""Atomic writes: a reader (another rank, a later run, a crash) sees the old file or the new one,
+never half of one; a folder appears complete or not at all.
 
 Every write goes to a temporary sibling ``.<name>.tmp-<pid>`` in the target's folder (same file
 system, so the final rename is atomic), is flushed and fsynced, ``os.replace``-d over the target, and
 the folder is fsynced. A full disk (or quota, or file size limit) becomes one :class:`StorageError`
-naming the file, the free space and what to do; the temporary is always removed.
+naming the file, the free space and what to do; the temporary is always removed. A folder
+(:func:`publish_dir`) is built in a temporary sibling folder and renamed into place.
 
 Standard library only (plus :mod:`fusionlab.errors`), so any module can import it cheaply.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -58,6 +60,31 @@ def write_bytes(path: str | Path, payload: bytes, advice: str = FREE_SPACE) -> N
 def write_text(path: str | Path, text: str, advice: str = FREE_SPACE) -> None:
     """:func:`atomic_write` of ``text`` encoded as UTF-8."""
     write_bytes(path, text.encode("utf-8"), advice)
+
+
+def publish_dir(build: Callable[[Path], Any], final: str | Path, what: str, advice: str) -> Path:
+    """Run ``build(tmp_dir)`` then rename ``tmp_dir`` to ``final``; an existing ``final`` (another
+    process published first) is kept. A parent folder that cannot be written raises StorageError
+    "cannot write {what} in {parent} (...): {advice}"."""
+    final = Path(final)
+    if final.exists():
+        return final
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
+    except OSError as e:
+        raise StorageError(f"cannot write {what} in {final.parent} ({e.strerror}): {advice}") from None
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process published first
+            if not final.exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def no_room_cause(error: BaseException) -> OSError | None:

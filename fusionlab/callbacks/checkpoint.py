@@ -28,10 +28,7 @@ What :class:`AtomicModelCheckpoint` adds:
 
 from __future__ import annotations
 
-import errno
-import os
 import random
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -43,70 +40,19 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from fusionlab.errors import ConfigError, NumericalError, StorageError
+from fusionlab import atomic
+from fusionlab.atomic import TMP_MARK
+from fusionlab.errors import ConfigError, NumericalError
 
-TMP_MARK = ".tmp-"
-# write failures the user fixes by making room (torch's writer reports them as a RuntimeError
-# "unexpected pos ..." whose __context__ is the OSError)
-NO_ROOM = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
-           errno.EFBIG: "file size limit (ulimit -f) exceeded"}
+# a full disk during a checkpoint write: what the StorageError tells the user to do
+RESUME_ADVICE = ("Free disk space or write runs to a larger disk (paths.log_dir=...), then resume with "
+                 "ckpt_path=last")
 
 
-# --- durable file writes ----------------------------------------------------------------------
+# --- durable file writes (fusionlab/atomic.py) ------------------------------------------------
 def atomic_write(path: str | Path, write: Callable[[Any], None]) -> None:
-    """Call ``write(binary_file)`` on a temporary sibling of ``path``, fsync it, rename it over
-    ``path`` and fsync the folder: after a crash ``path`` is the old or the new content, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        cause = no_room_cause(e)
-        if cause is None:
-            raise
-        kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
-        raise StorageError(f"{NO_ROOM[cause.errno]} writing {path} ({free_space(path.parent)} free "
-                           f"there); {kept}. Free disk space or write runs to a larger disk "
-                           "(paths.log_dir=...), then resume with ckpt_path=last") from e
-    fsync_dir(path.parent)
-
-
-def no_room_cause(error: BaseException) -> OSError | None:
-    """The OSError (disk full, quota, file size limit) that ``error`` is or was raised during."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in NO_ROOM:
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def free_space(folder: Path) -> str:
-    try:
-        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB"
-    except OSError:
-        return "unknown space"
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """:func:`fusionlab.atomic.atomic_write` whose disk-full error says how to resume the run."""
+    atomic.atomic_write(path, write, RESUME_ADVICE)
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

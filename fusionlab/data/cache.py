@@ -17,15 +17,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from fusionlab.errors import DataError, StorageError
+from fusionlab import atomic
+from fusionlab.errors import DataError
 
 META_FILE = "meta.json"
 
@@ -57,27 +56,9 @@ def cache_key(files: Iterable[str | Path], settings: dict) -> str:
 
 
 def publish_dir(build, final: Path) -> Path:
-    """Run ``build(tmp_dir)`` then atomically move ``tmp_dir`` to ``final`` (kept if it appeared meanwhile)."""
-    final = Path(final)
-    if final.exists():
-        return final
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp"))
-    except OSError as e:
-        raise StorageError(f"cannot write the data cache in {final.parent} ({e.strerror}): set "
-                           "dataset.cache_dir (prepare_data.py: --cache-dir) to a writable folder") from None
-    try:
-        build(tmp)
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process published first
-            if not final.exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    """Run ``build(tmp_dir)`` and rename it to the cache entry ``final`` (:func:`fusionlab.atomic.publish_dir`)."""
+    return atomic.publish_dir(build, final, "the data cache",
+                              "set dataset.cache_dir (prepare_data.py: --cache-dir) to a writable folder")
 
 
 def save_tokenized_split(folder: Path, src_ids: list[list[int]], tgt_ids: list[list[int]],

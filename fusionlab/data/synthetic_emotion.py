@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from fusionlab.atomic import write_bytes
 from fusionlab.data.cmu_pickle import IEMOCAP_EMOTIONS, IemocapDataModule
 from fusionlab.errors import ConfigError
 
@@ -92,13 +92,6 @@ def make_synthetic_emotion(sizes: dict[str, int], data_seed: int = 0, steps: int
     return data
 
 
-def write_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary sibling and rename it (safe with concurrent writers)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
-
-
 class SyntheticEmotionDataModule(IemocapDataModule):
     """IEMOCAP-layout synthetic data, generated into ``data_dir`` on first use.
 
@@ -139,8 +132,8 @@ class SyntheticEmotionDataModule(IemocapDataModule):
         folder.mkdir(parents=True, exist_ok=True)
         log.info("generating synthetic_emotion into %s (%s)", folder, self.generation)
         data = make_synthetic_emotion(**self.generation)
-        write_atomically(self.pickle_path, pickle.dumps(data, protocol=4))
-        write_atomically(folder / self.params_file, json.dumps(self.generation).encode())
+        write_bytes(self.pickle_path, pickle.dumps(data, protocol=4))
+        write_bytes(folder / self.params_file, json.dumps(self.generation).encode())
 
     def load(self) -> None:
         self.prepare_data()  # no-op when Lightning already ran it; needed for direct use
