@@ -217,7 +217,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fusionlab.cli import one_line
+    from fusionlab.run.guard import one_line
     from fusionlab.errors import FusionlabError
 
     parser = ArgumentParser(description=__doc__.split("\n")[0])

@@ -175,7 +175,7 @@ def majority_baseline(job: Job) -> dict[str, float]:
     import numpy as np
     from omegaconf import OmegaConf
 
-    from fusionlab.cli import build_datamodule
+    from fusionlab.run.build import build_datamodule
     from fusionlab.metrics.affect import fourway_metrics, iemocap_metrics
 
     cfg = OmegaConf.load(job.path / ".hydra" / "config.yaml")

@@ -46,7 +46,7 @@ def test_training_nothing_is_refused_and_leaves_no_run_folder(tmp_path):
     (["trainer.max_epochs=0", "ckpt_path=last"], False), (["max_epochs=0", "train=false"], False),
     (["max_epochs=0", "trainer.fast_dev_run=true"], False)])
 def test_which_training_lengths_are_refused(compose, overrides, refused):
-    from fusionlab.cli import check_training_length
+    from fusionlab.run.preflight import check_training_length
     from fusionlab.errors import ConfigError
 
     cfg = compose(*overrides)
@@ -80,7 +80,7 @@ def test_failed_run_folder_is_removed_only_without_content(tmp_path):
 def test_run_guarded_unwraps_hydras_instantiation_error(compose, capsys):
     from hydra.utils import instantiate
 
-    from fusionlab.cli import run_guarded
+    from fusionlab.run.guard import run_guarded
 
     cfg = compose(*EMOTION, "logger=none")
     node = {"_target_": "fusionlab.callbacks.numeric_guard.DiscriminatorCollapseMonitor", "action": "x"}

@@ -32,7 +32,7 @@ def test_confusion_matrices_count_the_predictions_the_metrics_scored_under_bf16(
     import lightning as L
 
     from fusionlab.callbacks.confusion import ConfusionMatrices
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
 
     cfg = compose(*EMOTION, "fusion=concat", f"task.protocol={protocol}", "logger=none")
     L.seed_everything(0)

@@ -74,7 +74,7 @@ def test_every_dataloader_worker_gets_its_share_of_the_threads():
 
 
 def test_the_datamodules_loaders_run_the_cli_worker_hook(compose):
-    from fusionlab.cli import build_datamodule
+    from fusionlab.run.build import build_datamodule
 
     cfg = compose(*EMOTION, "dataset.num_workers=2")
     dm = build_datamodule(cfg.dataset, threads=6)

@@ -316,7 +316,7 @@ def test_prepare_data_fills_the_cache_train_py_reads_and_leaves_the_data_folder_
     from hydra.utils import instantiate
 
     import fusionlab.data.multi30k as m30k
-    from fusionlab.cli import build_model
+    from fusionlab.run.build import build_model
     from tests.conftest import CONF_DIR, ROOT
 
     release, work = make_release(tmp_path / "release"), tmp_path / "work"

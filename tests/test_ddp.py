@@ -22,7 +22,8 @@ def assert_checkpoint_loads(run_dir, run_cfg=None):
     """best.ckpt reads with weights_only=True and loads into the model the run's config builds."""
     import torch
 
-    from fusionlab.cli import build_datamodule, build_model, load_weights, run_config_of
+    from fusionlab.run.build import build_datamodule, build_model
+    from fusionlab.run.checkpoints import load_weights, run_config_of
 
     best = run_dir / "checkpoints" / "best.ckpt"
     ckpt = torch.load(best, map_location="cpu", weights_only=True)

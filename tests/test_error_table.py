@@ -3,7 +3,7 @@ non-zero exit, no traceback, and nothing trained, generated or checkpointed befo
 
 Three layers, cheapest first:
 - ``IN_PROCESS``: the config composed as `python train.py|eval.py <overrides>` would compose it, run
-  through the entry points' guard (:func:`fusionlab.cli.run_guarded`) in this process, so a case
+  through the entry points' guard (:func:`fusionlab.run.guard.run_guarded`) in this process, so a case
   costs milliseconds instead of a 3-second interpreter start;
 - ``PREPARE``: `scripts/prepare_data.py` mistakes through its ``main(argv)``;
 - ``SUBPROCESS`` (slow): representative cases as a user types them, from a fresh working folder.
@@ -17,7 +17,8 @@ from pathlib import Path
 import lightning  # noqa: F401  (imported here so its log handler writes to the session's stderr,
 import pytest  # not to the stream capsys closes after the first test that would import it)
 
-from fusionlab.cli import evaluate, run_guarded, train
+from fusionlab.cli import evaluate, train
+from fusionlab.run.guard import run_guarded
 from tests.cli_support import error_lines, run_cli
 from tests.conftest import CONF_DIR, compose_train
 
@@ -62,7 +63,7 @@ VALUES = [
                                                          "best.ckpt"),
 ]
 OTHERS = [
-    # checks of the entry point (fusionlab/cli.py)
+    # checks of the entry points (fusionlab/run/preflight.py, checkpoints.py)
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 trains nothing"),
     (["trainer=gpu"], "trainer=gpu needs a CUDA GPU"),
     (["ckpt_path=last"], "ckpt_path=last"),

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fusionlab.cli import ERROR_FILE, run_guarded
+from fusionlab.run.guard import ERROR_FILE, run_guarded
 from fusionlab.errors import DataError
 from tests.conftest import compose_train
 from tests.test_resume import TINY, run_train, searchpath  # noqa: F401 (fixture)

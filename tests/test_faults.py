@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from fusionlab.callbacks.checkpoint import atomic_write
-from fusionlab.cli import load_weights, read_checkpoint, train
+from fusionlab.cli import train
+from fusionlab.run.checkpoints import load_weights, read_checkpoint
 from fusionlab.errors import CheckpointError, NumericalError, StorageError
 from tests.conftest import ROOT, compose_train
 from tests.test_resume import STEPS_PER_EPOCH, TINY, run_train, searchpath  # noqa: F401 (fixture)
@@ -100,7 +101,7 @@ def test_resume_from_another_fusion_is_refused_naming_what_differs(tmp_path, con
 
 
 def test_checkpoint_of_another_size_is_refused_naming_the_sizes(concat_run, searchpath, tmp_path):
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
 
     cfg = tiny_cfg(searchpath, tmp_path, "fusion=concat", "latent_dim=8")
     model = build_model(cfg, build_datamodule(cfg.dataset).spec)
@@ -109,7 +110,8 @@ def test_checkpoint_of_another_size_is_refused_naming_the_sizes(concat_run, sear
 
 
 def test_checkpoint_of_another_vocabulary_is_refused(concat_run, searchpath, tmp_path):
-    from fusionlab.cli import build_datamodule, build_model, check_compatible
+    from fusionlab.run.build import build_datamodule, build_model
+    from fusionlab.run.checkpoints import check_compatible
 
     cfg = tiny_cfg(searchpath, tmp_path, "fusion=concat")
     model = build_model(cfg, build_datamodule(cfg.dataset).spec)

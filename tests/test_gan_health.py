@@ -66,7 +66,7 @@ def test_saturating_discriminator_stops_the_run_when_asked(tmp_path, searchpath,
 def test_gan_health_metrics_are_logged(tmp_path, searchpath, saturating_discriminator):
     """The injected discriminator's accuracies are known exactly (1 and 1); the adversarial share
     is |adv_weight * adv_g| / |total|, in (0, 1) with a positive task loss."""
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
 
     cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "fusion.adv_weight=0.5")
     dm = build_datamodule(cfg.dataset)

@@ -42,7 +42,7 @@ def compose_multirun(tmp_path, *overrides):
 
 
 def test_subprocess_ddp_is_refused_in_a_multirun(tmp_path):
-    from fusionlab.cli import check_multirun_strategy
+    from fusionlab.run.preflight import check_multirun_strategy
 
     for trainer in ("ddp_cpu", "ddp"):
         with pytest.raises(ConfigError, match="trainer=ddp_spawn"):
@@ -57,13 +57,13 @@ def test_subprocess_ddp_is_refused_in_a_multirun(tmp_path):
     ["trainer=ddp_spawn_cpu"], ["trainer=ddp_spawn"], ["trainer=cpu"], ["trainer=ddp_cpu", "trainer.devices=1"],
     ["trainer=ddp", "hydra/launcher=slurm"]], ids=lambda o: " ".join(o))
 def test_spawned_or_single_process_or_slurm_jobs_are_allowed_in_a_multirun(tmp_path, overrides):
-    from fusionlab.cli import check_multirun_strategy
+    from fusionlab.run.preflight import check_multirun_strategy
 
     check_multirun_strategy(compose_multirun(tmp_path, *overrides))
 
 
 def test_ddp_is_allowed_in_a_single_run(tmp_path):
-    from fusionlab.cli import check_multirun_strategy
+    from fusionlab.run.preflight import check_multirun_strategy
 
     check_multirun_strategy(compose_train(["trainer=ddp_cpu"], tmp_path, tmp_path))
 

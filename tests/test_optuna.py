@@ -59,7 +59,7 @@ def test_non_finite_metric_is_returned_as_none(tmp_path):
     """NaN would stop hydra-optuna-sweeper 1.3.0; None makes a FAILED trial and the study goes on."""
     from types import SimpleNamespace
 
-    from fusionlab.cli import optimized_value
+    from fusionlab.run.metrics_file import optimized_value
 
     cfg = compose_train([], tmp_path, tmp_path)
     ckpt = SimpleNamespace(monitor=cfg.optimized_metric, best_model_score=None)

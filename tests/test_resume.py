@@ -12,7 +12,8 @@ import sys
 import pytest
 import torch
 
-from fusionlab.cli import WANDB_ID_FILE, train
+from fusionlab.cli import train
+from fusionlab.run.wandb_identity import WANDB_ID_FILE
 from tests.conftest import ROOT, compose_train
 from tests.fault_injection import tiny_dataset_dir
 

@@ -40,7 +40,7 @@ def test_finish_wandb_returns_with_the_offline_run_file_complete(tmp_path, monke
     import wandb
     from wandb.sdk.lib.service.service_connection import ServiceConnection
 
-    from fusionlab.cli import finish_wandb
+    from fusionlab.run.wandb_identity import finish_wandb
 
     monkeypatch.setattr(ServiceConnection, "inform_finish", lambda self, run_id: None)
     run = wandb.init(mode="offline", dir=tmp_path, project="fusionlab", config={"latent_dim": 32})
@@ -57,7 +57,7 @@ def classification_views(tmp_path_factory):
     """A GAN-Fusion run on synthetic_emotion with both figure callbacks kept for inspection."""
     import lightning as L
 
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
 
     out = tmp_path_factory.mktemp("views")
     cfg = compose_train(["fusion=gan", "logger=none", *dataset_args("synthetic_emotion", out / "data"), *TINY],
@@ -98,7 +98,8 @@ def test_latent_projections_of_fused_and_gan_vectors(classification_views):
 
 @pytest.mark.slow
 def test_classification_run_logs_config_counts_figures_to_offline_wandb(tmp_path):
-    from fusionlab.cli import finish_wandb, train
+    from fusionlab.cli import train
+    from fusionlab.run.wandb_identity import finish_wandb
 
     cfg = compose_train(["fusion=gan", "logger=wandb", *dataset_args("synthetic_emotion", tmp_path / "data"),
                          *TINY, "trainer.limit_val_batches=2"], tmp_path, tmp_path / "data")

@@ -315,7 +315,7 @@ def measure_throughput(ctx: Context, accelerator: str, batch: int, precision: st
                        warmup: int) -> dict:
     import torch
 
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
     from scripts.bench.overhead import NO_SCHEDULE, compose, lightning_loop, training_batches
 
     threads = torch.get_num_threads()

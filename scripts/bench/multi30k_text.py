@@ -121,7 +121,9 @@ def run(args: argparse.Namespace, root: Path) -> None:
     torch.set_num_threads(args.threads)
     from hydra.utils import instantiate
 
-    from fusionlab.cli import build_model, instantiate_group, load_weights, quiet_environment
+    from fusionlab.run.build import build_model, instantiate_group
+    from fusionlab.run.checkpoints import load_weights
+    from fusionlab.run.environment import quiet_environment
 
     run_dir = ROOT / "outputs" / "bench_multi30k_text"
     overrides = [f"experiment={args.experiment}", "logger=none", "callbacks.progress_bar=null",

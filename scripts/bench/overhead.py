@@ -123,7 +123,7 @@ def main() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
 
     tmp = ROOT / "outputs" / "bench_overhead"
     cfg = compose(["fusion=gan", "dataset=synthetic_mt", f"dataset.batch_size={args.batch_size}",

@@ -38,7 +38,7 @@ def main() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from fusionlab.cli import build_datamodule, build_model
+    from fusionlab.run.build import build_datamodule, build_model
     from scripts.bench.multi30k_text import multi30k_root
     from scripts.bench.overhead import compose, training_batches
 
