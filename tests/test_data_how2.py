@@ -92,7 +92,7 @@ def test_reads_all_modalities_in_id_order(how2):
         for i, u in enumerate(t["ids"]):
             s = ds[i]
             assert s["target_text"] == f"{split} {PT[i % len(PT)]}"
-            assert ds.tokenized.src_text[i] == f"{split} {EN[i % len(EN)]}"
+            assert s["source_text"] == f"{split} {EN[i % len(EN)]}"
             assert dm.src_tokenizer.decode(s["inputs"]["text"]).endswith(EN[i % len(EN)])
             assert s["target"][0] == dm.spec.bos_id and s["target"][-1] == dm.spec.eos_id
             np.testing.assert_array_equal(s["inputs"]["video"], t["video"][i])

@@ -315,7 +315,7 @@ def test_prepare_data_fills_the_cache_train_py_reads_and_leaves_the_data_folder_
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    import fusionlab.data.multi30k as m30k
+    import fusionlab.data.translation as shared
     from fusionlab.run.build import build_model
     from tests.conftest import CONF_DIR, ROOT
 
@@ -345,8 +345,8 @@ def test_prepare_data_fills_the_cache_train_py_reads_and_leaves_the_data_folder_
     def rebuild(*args, **kwargs):
         raise AssertionError("train.py rebuilt what prepare_data.py had prepared")
 
-    monkeypatch.setattr(m30k, "train_tokenizer", rebuild)
-    monkeypatch.setattr(m30k, "save_tokenized_split", rebuild)
+    monkeypatch.setattr(shared, "train_tokenizer", rebuild)
+    monkeypatch.setattr(shared, "save_tokenized_split", rebuild)
     dm = instantiate(cfg.dataset)
     dm.prepare_data()
     dm.setup("fit")

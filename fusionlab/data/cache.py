@@ -108,22 +108,22 @@ def load_tokenized_split(folder: Path) -> dict:
 
 
 class TokenizedSplit(Dataset):
-    """Map-style translation dataset over cached token arrays (+ optional image features).
+    """Map-style translation dataset over cached token arrays (+ feature modalities).
 
-    Sample (see ``collate.py``): ``inputs["text"]`` source ids without BOS/EOS, ``inputs[feature_name]``
-    a (D,) vector or (T, D) sequence, ``target`` = [BOS] + target ids + [EOS], ``target_text`` = raw
-    reference sentence, ``source_text`` = raw source sentence (for fusions that read raw text). ``lengths`` (N,) are source lengths, for length bucketing.
+    Sample (see ``collate.py``): ``inputs["text"]`` source ids without BOS/EOS (unless ``text`` is
+    False), ``inputs[name]`` = ``features[name][i]``, a (D,) vector or (T, D) sequence, ``target`` =
+    [BOS] + target ids + [EOS], ``target_text`` = raw reference sentence, ``source_text`` = raw source
+    sentence (for fusions that read raw text). ``lengths`` (N,) are source lengths, for length bucketing.
     """
 
-    def __init__(self, cached: dict, bos_id: int, eos_id: int, features=None,
-                 feature_name: str = "image", text_name: str = "text"):
+    def __init__(self, cached: dict, bos_id: int, eos_id: int, features: dict | None = None,
+                 text: bool = True):
         self.src_flat, self.src_off = cached["src"]
         self.tgt_flat, self.tgt_off = cached["tgt"]
         self.src_text: list[str] = cached["src_text"]
         self.tgt_text: list[str] = cached["tgt_text"]
         self.bos_id, self.eos_id = int(bos_id), int(eos_id)
-        self.features = features
-        self.feature_name, self.text_name = feature_name, text_name
+        self.features, self.text = dict(features or {}), bool(text)
         self.lengths = np.diff(self.src_off)
         self.target_lengths = np.diff(self.tgt_off) + 2
 
@@ -132,10 +132,9 @@ class TokenizedSplit(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         i = int(i)
-        src = self.src_flat[self.src_off[i]:self.src_off[i + 1]].tolist()
         tgt = self.tgt_flat[self.tgt_off[i]:self.tgt_off[i + 1]].tolist()
-        inputs = {self.text_name: src}
-        if self.features is not None:
-            inputs[self.feature_name] = self.features[i]
+        inputs = {"text": self.src_flat[self.src_off[i]:self.src_off[i + 1]].tolist()} if self.text else {}
+        for name, rows in self.features.items():
+            inputs[name] = rows[i]
         return {"index": i, "inputs": inputs, "target": [self.bos_id, *tgt, self.eos_id],
                 "target_text": self.tgt_text[i], "source_text": self.src_text[i]}

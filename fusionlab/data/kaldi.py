@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionlab.data.spec import SEQUENCE, ModalitySpec
 from fusionlab.errors import ConfigError, DataError
 
 ARK_PLACEHOLDER = "ARK_PATH"
@@ -137,6 +138,10 @@ class KaldiFeatures:
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_stats": {}}
+
+    def modality_spec(self) -> ModalitySpec:
+        """A SEQUENCE of the features' dim D (read from the first matrix; needs one row)."""
+        return ModalitySpec(SEQUENCE, int(load_matrix(self.rxfiles[0], self.source).shape[1]))
 
     def normalizer(self, rxfile: str) -> tuple[np.ndarray, np.ndarray]:
         if rxfile not in self._stats:

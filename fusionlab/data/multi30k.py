@@ -20,13 +20,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from fusionlab.data.base import FusionDataModule
-from fusionlab.data.cache import (cache_key, default_cache_dir, load_tokenized_split, publish_dir,
-                                  save_tokenized_split, TokenizedSplit)
-from fusionlab.data.spec import SEQUENCE, TOKENS, TRANSLATION, VECTOR, DataSpec, ModalitySpec
-from fusionlab.data.text import Tokenizer, load_tokenizer, train_tokenizer
+from fusionlab.data.feature_rows import FeatureRows
+from fusionlab.data.translation import TranslationDataModule
 from fusionlab.errors import ConfigError, DataError
 
 LANGS = ("en", "de", "fr", "cs")
@@ -37,8 +32,8 @@ SPLIT_LANGS = {
 }
 SPLIT_SIZES = {"train": 29000, "val": 1014, "test_2016_flickr": 1000, "test_2017_flickr": 1000,
                "test_2017_mscoco": 461, "test_2018_flickr": 1071}
-# features option -> (per-row shape, modality kind, modality dim)
-FEATURE_KINDS = {"avgpool": ((2048,), VECTOR, 2048), "res4frelu": ((1024, 14, 14), SEQUENCE, 1024)}
+# features option -> (per-row shape, rows read as spatial steps: a SEQUENCE modality)
+FEATURE_KINDS = {"avgpool": ((2048,), False), "res4frelu": ((1024, 14, 14), True)}
 DEFAULT_FEATURE_PATTERN = "{split}-resnet50-{features}.npy"
 JSONL_ALIASES = {"val": ("val", "validation", "valid"), "test_2016_flickr": ("test_2016_flickr", "test")}
 
@@ -162,55 +157,6 @@ def read_image_names(task1: Path, split: str) -> list[str] | None:
     return [line.split("#", 1)[0].strip() for line in read_text_lines(path)]
 
 
-class FeatureArray:
-    """Row access to a ``.npy`` feature file, memory-mapped lazily (picklable: reopens per process).
-
-    ``avgpool`` rows come back as (2048,) arrays; ``res4frelu`` rows (1024, 14, 14) as (196, 1024)
-    sequences (spatial positions as steps).
-    """
-
-    def __init__(self, path: str | Path, features: str, expected_rows: int | None = None):
-        self.path, self.features = Path(path), features
-        row_shape, _, _ = FEATURE_KINDS[features]
-        arr = self._open()
-        if arr.ndim != 1 + len(row_shape) or tuple(arr.shape[1:]) != row_shape:
-            expected = ", ".join(map(str, row_shape))
-            raise DataError(f"{self.path}: shape {tuple(arr.shape)}, expected (N, {expected}) "
-                            f"for features={features}; check dataset.features / feature_pattern")
-        if arr.dtype.kind != "f":
-            raise DataError(f"{self.path}: dtype {arr.dtype}, expected float16/float32 features")
-        if expected_rows is not None and arr.shape[0] != expected_rows:
-            raise DataError(f"{self.path} has {arr.shape[0]} rows but the split has {expected_rows} "
-                            "sentences; row i must belong to sentence i (features of another split?)")
-        self.shape = tuple(arr.shape)
-        self._arr = None
-
-    def _open(self) -> np.ndarray:
-        if not self.path.exists():
-            raise DataError(f"image features {self.path} are missing. Download the WMT Multi30K image "
-                            "features into dataset.features_dir, fix dataset.feature_pattern, or set "
-                            "dataset.features=none for text only")
-        try:
-            return np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{self.path} is not a readable .npy array or is truncated ({e}); "
-                            "download it again") from None
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_arr": None}
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if self._arr is None:
-            self._arr = self._open()
-        row = np.asarray(self._arr[i])
-        if self.features == "res4frelu":
-            return row.reshape(row.shape[0], -1).T  # (196, 1024)
-        return row
-
-
 @dataclass
 class Multi30kSplit:
     """One split's parallel text (+ image names) and the files it came from."""
@@ -256,63 +202,28 @@ def read_split(data_dir: str | Path, split: str, src_lang: str = "en", tgt_lang:
 
 
 # --- DataModule ---------------------------------------------------------------------------------
-class Multi30kDataModule(FusionDataModule):
+class Multi30kDataModule(TranslationDataModule):
     """Multi30K translation: source text (+ image features) -> target sentence.
 
-    Options (``conf/dataset/multi30k.yaml``): ``src_lang``/``tgt_lang`` (en, de, fr, cs);
-    ``test_sets`` (test_2016_flickr, test_2017_flickr, test_2017_mscoco, test_2018_flickr);
+    Options (``conf/dataset/multi30k.yaml``): those of :class:`TranslationDataModule` (languages en,
+    de, fr, cs; ``test_sets`` test_2016_flickr, test_2017_flickr, test_2017_mscoco, test_2018_flickr),
     ``features`` none | avgpool | res4frelu with ``features_dir`` (default ``data_dir/features``) and
-    ``feature_pattern``; ``format`` auto | raw | jsonl; ``tokenizer`` sentencepiece | word with
-    ``vocab_size``, ``joint_vocab``, ``sp_model_type`` (bpe | unigram), ``min_count`` (word),
-    ``lowercase`` (BLEU is then scored case-insensitively, case:lc); ``max_len`` truncates source
-    and target token ids (BOS/EOS excluded); ``cache_dir`` (default: train.py's ``paths.cache_dir``, never inside
-    ``data_dir``, which may be read-only) holds tokenizers and tokenized splits; ``bucketing`` batches train sentences of similar length.
+    ``feature_pattern``; ``format`` auto | raw | jsonl.
     """
 
     dataset_name = "multi30k"
-    text_modality = "text"
+    corpus = "Multi30K"
+    languages = LANGS
     image_modality = "image"
 
-    def __init__(self, data_dir: str, src_lang: str = "en", tgt_lang: str = "de",
-                 test_sets: list[str] | tuple[str, ...] = ("test_2016_flickr",), features: str = "avgpool",
-                 features_dir: str | None = None, feature_pattern: str = DEFAULT_FEATURE_PATTERN,
-                 format: str = "auto", tokenizer: str = "sentencepiece", vocab_size: int = 8000,
-                 joint_vocab: bool = True, sp_model_type: str = "bpe", min_count: int = 3,
-                 max_len: int = 100, lowercase: bool = False, cache_dir: str | None = None,
-                 bucketing: bool = True, batch_size: int = 100, eval_batch_size: int | None = None,
-                 num_workers: int = 0, seed: int = 0):
-        if isinstance(test_sets, str):
-            test_sets = [test_sets]
-        super().__init__(data_dir, batch_size=batch_size, eval_batch_size=eval_batch_size,
-                         num_workers=num_workers, seed=seed, test_names=list(test_sets))
-        self.src_lang, self.tgt_lang = str(src_lang), str(tgt_lang)
+    def __init__(self, data_dir: str, features: str = "avgpool", features_dir: str | None = None,
+                 feature_pattern: str = DEFAULT_FEATURE_PATTERN, format: str = "auto",
+                 test_sets: list[str] | tuple[str, ...] = ("test_2016_flickr",), **options):
+        super().__init__(data_dir, test_sets=test_sets, **options)
         self.features = str(features or "none")
         self.features_dir = Path(features_dir) if features_dir else Path(self.data_dir) / "features"
         self.feature_pattern = str(feature_pattern)
         self.format = str(format)
-        self.tokenizer_kind = str(tokenizer)
-        self.vocab_size = int(vocab_size)
-        self.joint_vocab = bool(joint_vocab)
-        self.sp_model_type = str(sp_model_type)
-        self.min_count = int(min_count)
-        self.max_len = int(max_len)
-        self.lowercase = bool(lowercase)
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-        self.bucketing = bool(bucketing)
-        self.src_tokenizer: Tokenizer | None = None
-        self.validate_options()
-
-    # --- options --------------------------------------------------------------------------------
-    @property
-    def split_names(self) -> list[str]:
-        return ["train", "val"] + [t for t in self.test_names if t not in ("train", "val")]
-
-    def validate_options(self) -> None:
-        for opt, lang in (("src_lang", self.src_lang), ("tgt_lang", self.tgt_lang)):
-            if lang not in LANGS:
-                raise ConfigError(f"dataset.{opt}={lang!r}: Multi30K has {', '.join(LANGS)}")
-        if self.src_lang == self.tgt_lang:
-            raise ConfigError(f"dataset.src_lang and tgt_lang are both {self.src_lang!r}")
         for split in self.split_names:
             langs = SPLIT_LANGS.get(split)
             if langs is None:
@@ -324,67 +235,20 @@ class Multi30kDataModule(FusionDataModule):
                                       "src_lang/tgt_lang")
         if self.features not in ("none", *FEATURE_KINDS):
             raise ConfigError(f"dataset.features={self.features!r}: use none, avgpool or res4frelu")
-        if self.max_len < 1:
-            raise ConfigError(f"dataset.max_len={self.max_len}: must be >= 1")
 
-    def tokenizer_settings(self) -> dict:
-        return {"kind": self.tokenizer_kind, "vocab_size": self.vocab_size, "joint": self.joint_vocab,
-                "sp_model_type": self.sp_model_type, "min_count": self.min_count,
-                "lowercase": self.lowercase, "src": self.src_lang, "tgt": self.tgt_lang}
+    # --- text -----------------------------------------------------------------------------------
+    def text_files(self, split: str) -> list[Path]:
+        return split_files(self.data_dir, split, self.src_lang, self.tgt_lang, self.format)
 
-    # --- cache ----------------------------------------------------------------------------------
-    def tokenizer_dir(self) -> Path:
-        files = split_files(self.data_dir, "train", self.src_lang, self.tgt_lang, self.format)
-        key = cache_key(files, self.tokenizer_settings())
-        return self.cache_dir / f"{self.dataset_name}-tokenizer-{self.src_lang}{self.tgt_lang}-{key}"
+    def read_text(self, split: str) -> tuple[list[str], list[str]]:
+        data = read_split(self.data_dir, split, self.src_lang, self.tgt_lang, self.format)
+        return data.src, data.tgt
 
-    def split_dir(self, split: str, fingerprint: str) -> Path:
-        files = split_files(self.data_dir, split, self.src_lang, self.tgt_lang, self.format)
-        key = cache_key(files, {"tokenizer": fingerprint, "max_len": self.max_len,
-                                "src": self.src_lang, "tgt": self.tgt_lang, "split": split})
-        return self.cache_dir / f"{self.dataset_name}-{split}-{self.src_lang}{self.tgt_lang}-{key}"
+    def split_meta(self, split: str, n: int, src_tok, tgt_tok) -> dict:
+        images = any(f.parent.name == "image_splits" for f in self.text_files(split))
+        return {**super().split_meta(split, n, src_tok, tgt_tok), "images": images}
 
-    def build_tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
-        """Train (or read the cached) source and target tokenizers on the train split."""
-        folder = self.tokenizer_dir()
-
-        def build(tmp: Path) -> None:
-            train = read_split(self.data_dir, "train", self.src_lang, self.tgt_lang, self.format)
-            opts = dict(vocab_size=self.vocab_size, model_type=self.sp_model_type,
-                        lowercase=self.lowercase, min_count=self.min_count)
-            if self.joint_vocab:
-                src = tgt = train_tokenizer(self.tokenizer_kind, train.src + train.tgt, **opts)
-            else:
-                src = train_tokenizer(self.tokenizer_kind, train.src, **opts)
-                tgt = train_tokenizer(self.tokenizer_kind, train.tgt, **opts)
-            src.save(tmp / "src.json")
-            tgt.save(tmp / "tgt.json")
-
-        publish_dir(build, folder)
-        return load_tokenizer(folder / "src.json"), load_tokenizer(folder / "tgt.json")
-
-    def build_split_cache(self, split: str, src_tok: Tokenizer, tgt_tok: Tokenizer) -> Path:
-        fingerprint = f"{src_tok.fingerprint}-{tgt_tok.fingerprint}"
-        folder = self.split_dir(split, fingerprint)
-
-        def build(tmp: Path) -> None:
-            data = read_split(self.data_dir, split, self.src_lang, self.tgt_lang, self.format)
-            src_ids = [ids[: self.max_len] for ids in src_tok.encode_batch(data.src)]
-            tgt_ids = [ids[: self.max_len] for ids in tgt_tok.encode_batch(data.tgt)]
-            save_tokenized_split(tmp, src_ids, tgt_ids, data.src, data.tgt,
-                                 {"split": split, "n": len(src_ids), "tokenizer": fingerprint,
-                                  "images": data.images is not None})
-
-        return publish_dir(build, folder)
-
-    def prepare_data(self) -> None:
-        """Train tokenizers and write every split's tokenized cache (rank 0; later loads reuse it)."""
-        self.check_feature_files()  # before minutes of tokenizing
-        src_tok, tgt_tok = self.build_tokenizers()
-        for split in self.split_names:
-            self.build_split_cache(split, src_tok, tgt_tok)
-
-    # --- load -----------------------------------------------------------------------------------
+    # --- image features -------------------------------------------------------------------------
     def feature_path(self, split: str) -> Path:
         return self.features_dir / self.feature_pattern.format(split=split, features=self.features)
 
@@ -394,7 +258,7 @@ class Multi30kDataModule(FusionDataModule):
             return []
         return [p for p in map(self.feature_path, self.split_names) if not p.is_file()]
 
-    def check_feature_files(self) -> None:
+    def check_files(self) -> None:
         """DataError listing the missing feature files (e.g. the text-only release) and the options
         (after checking that the data folder itself is there)."""
         detect_format(self.data_dir, self.format)
@@ -406,26 +270,15 @@ class Multi30kDataModule(FusionDataModule):
                             "otherwise download the WMT Multi30K features into dataset.features_dir "
                             "or fix dataset.feature_pattern")
 
-    def load(self) -> None:
-        self.check_feature_files()
-        src_tok, tgt_tok = self.build_tokenizers()
-        self.src_tokenizer, self.tgt_tokenizer = src_tok, tgt_tok
-        self.splits = {}
-        for split in self.split_names:
-            cached = load_tokenized_split(self.build_split_cache(split, src_tok, tgt_tok))
-            n = len(cached["tgt_text"])
-            feats = None
-            if self.features != "none":
-                feats = FeatureArray(self.feature_path(split), self.features, n)
-            self.splits[split] = TokenizedSplit(cached, tgt_tok.bos_id, tgt_tok.eos_id, feats,
-                                                feature_name=self.image_modality,
-                                                text_name=self.text_modality)
-        modalities = {self.text_modality: ModalitySpec(TOKENS, src_tok.vocab_size, src_tok.pad_id)}
-        if self.features != "none":
-            _, kind, dim = FEATURE_KINDS[self.features]
-            modalities[self.image_modality] = ModalitySpec(kind, dim)
-        fingerprint = (src_tok.fingerprint if self.joint_vocab
-                       else f"{src_tok.fingerprint}-{tgt_tok.fingerprint}")
-        self.spec = DataSpec(task=TRANSLATION, modalities=modalities, tgt_vocab_size=tgt_tok.vocab_size,
-                             pad_id=tgt_tok.pad_id, bos_id=tgt_tok.bos_id, eos_id=tgt_tok.eos_id,
-                             tokenizer_fingerprint=fingerprint)
+    def split_features(self, split: str, n_rows: int) -> dict[str, FeatureRows]:
+        """avgpool rows (2048,); res4frelu rows (1024, 14, 14) as (196, 1024) sequences."""
+        if self.features == "none":
+            return {}
+        row_shape, as_steps = FEATURE_KINDS[self.features]
+        rows = FeatureRows(self.feature_path(split), n_rows, row_shape=row_shape, as_steps=as_steps,
+                           what="image features",
+                           rows_of=f"the split has {n_rows} sentences; row i must belong to sentence i",
+                           missing="download the WMT Multi30K image features into dataset.features_dir, "
+                                   "fix dataset.feature_pattern, or set dataset.features=none for text only",
+                           options=f"dataset.features={self.features} / feature_pattern")
+        return {self.image_modality: rows}
