@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from fusionlab.config_dir import CONF_DIR
 from fusionlab.run.build import build_datamodule, build_model, instantiate_group
 from fusionlab.run.checkpoints import check_resume_checkpoint, load_weights, resolve_ckpt_path, run_config_of
 from fusionlab.run.environment import quiet_environment, torch_threads
@@ -26,8 +26,6 @@ from fusionlab.run.preflight import (check_accelerator, check_config_values, che
 from fusionlab.run.wandb_identity import attach_wandb_run_id, name_sweep_run
 
 log = logging.getLogger("fusionlab")
-
-CONF_DIR = os.environ.get("FUSIONLAB_CONF", str(Path(__file__).resolve().parents[1] / "conf"))
 
 
 # --- train ------------------------------------------------------------------------------------

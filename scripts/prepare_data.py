@@ -55,7 +55,7 @@ def dataset_options(dataset: str) -> set[str]:
     """The ``dataset.*`` keys of conf/dataset/<dataset>.yaml (``data_dir`` is --data-dir)."""
     from omegaconf import OmegaConf
 
-    from fusionlab.cli import CONF_DIR
+    from fusionlab.config_dir import CONF_DIR
 
     node = OmegaConf.load(Path(CONF_DIR) / "dataset" / f"{dataset}.yaml").get("dataset", {})
     return set(node) - {"_target_", "data_dir"}

@@ -6,25 +6,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
-
+from fusionlab import fusion
 from fusionlab.fusion.base import Encoded
+from fusionlab.fusion.config import fusion_config  # noqa: F401  (the zoo tests' import)
 
 FUSION_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "fusion"
 FUSION_NAMES = sorted(p.stem for p in FUSION_CONF_DIR.glob("*.yaml"))
 MODALITIES = ["text", "audio", "image"]   # text, audio: aligned sequences; image: vector only
 
 
-def fusion_config(name: str):
-    return OmegaConf.load(FUSION_CONF_DIR / f"{name}.yaml")
-
-
 def build_fusion(name: str, modalities=MODALITIES, d_in: int = 8, d_out: int = 6, **overrides):
-    cfg = fusion_config(name)
-    for key, value in overrides.items():
-        cfg[key] = value
-    return instantiate(cfg)(modalities=list(modalities), d_in=d_in, d_out=d_out)
+    """fusionlab.fusion.build_fusion with the zoo tests' modalities and sizes."""
+    return fusion.build_fusion(name, modalities, d_in, d_out, **overrides)
 
 
 def lengths_mask(lengths: list[int], total: int) -> torch.Tensor:

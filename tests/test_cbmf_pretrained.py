@@ -14,6 +14,7 @@ from fusionlab.cli import train
 from fusionlab.data.cache import TokenizedSplit
 from fusionlab.data.collate import Collator
 from fusionlab.data.spec import TOKENS, TRANSLATION, DataSpec, ModalitySpec
+from fusionlab.fusion import build_fusion
 from fusionlab.fusion.concat import ConcatFusion
 from fusionlab.tasks.classification import ClassificationTask
 from tests.tiny import TinyEmotionDataModule
@@ -54,10 +55,10 @@ def test_fuse_passes_raw_text_only_to_fusions_that_want_it():
     dm.setup()
     batch = dm.train_dataloader().collate_fn([dm.splits["train"][i] for i in range(2)])
     batch.meta["source_text"] = ["first", "second"]
-    spy = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: RawTextSpy(**kw), latent_dim=8)
+    spy = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: RawTextSpy(**kw, dropout=0.0), latent_dim=8)
     spy.fuse(batch)
     assert spy.fusion.seen == ["first", "second"]
-    plain = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: ConcatFusion(**kw), latent_dim=8)
+    plain = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: build_fusion("concat", **kw), latent_dim=8)
     _, out = plain.fuse(batch)  # ConcatFusion.forward takes no texts: must not receive them
     assert out.z.shape == (2, 8)
 

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from fusionlab.errors import ConfigError
-from fusionlab.fusion.concat import ConcatFusion
-from fusionlab.fusion.gan import GANFusion
+from fusionlab.fusion import build_fusion
 from fusionlab.tasks.classification import ClassificationTask
 from fusionlab.tasks.schedulers import (CosineFactor, InverseSqrtFactor, build_scheduler,
                                         check_scheduler_options)
@@ -21,11 +20,11 @@ from tests.tiny import TinyEmotionDataModule
 LR = 1e-3
 
 
-def make_task(fusion_cls, scheduler=None):
+def make_task(fusion_name, scheduler=None):
     torch.manual_seed(0)
     dm = TinyEmotionDataModule(n=64, batch_size=8)
     dm.setup()
-    task = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: fusion_cls(**kw), latent_dim=16,
+    task = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: build_fusion(fusion_name, **kw), latent_dim=16,
                               optimizer={"lr": LR}, scheduler=scheduler)
     return task, dm
 
@@ -72,12 +71,12 @@ def test_cosine_without_a_step_count_raises_config_error():
 
 
 def test_default_is_a_plain_optimizer_without_scheduler():
-    task, _ = make_task(ConcatFusion)
+    task, _ = make_task("concat")
     assert isinstance(task.configure_optimizers(), torch.optim.Adam)
 
 
 def test_inverse_sqrt_is_stepped_per_optimizer_step_by_lightning():
-    task, dm = make_task(ConcatFusion, {"name": "inverse_sqrt", "warmup_steps": 4})
+    task, dm = make_task("concat", {"name": "inverse_sqrt", "warmup_steps": 4})
     optimizers, schedulers = task.configure_optimizers()
     assert schedulers[0]["interval"] == "step"
     trainer = fit_steps(task, dm, steps=6)
@@ -86,14 +85,14 @@ def test_inverse_sqrt_is_stepped_per_optimizer_step_by_lightning():
 
 
 def test_cosine_length_defaults_to_the_trainer_estimate():
-    task, dm = make_task(ConcatFusion, {"name": "cosine", "warmup_steps": 2, "min_lr_ratio": 0.0})
+    task, dm = make_task("concat", {"name": "cosine", "warmup_steps": 2, "min_lr_ratio": 0.0})
     trainer = fit_steps(task, dm, steps=8)
     # after the last of max_steps=8 steps the factor of step 8 is the end of the cosine: 0
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_gan_manual_optimization_steps_both_schedulers():
-    task, dm = make_task(GANFusion, {"name": "inverse_sqrt", "warmup_steps": 10})
+    task, dm = make_task("gan", {"name": "inverse_sqrt", "warmup_steps": 10})
     assert task.automatic_optimization is False
     trainer = fit_steps(task, dm, steps=6)  # manual optimization: max_steps counts opt_g+opt_d steps
     expected = LR * InverseSqrtFactor(10)(trainer.fit_loop.epoch_loop.batch_idx + 1)

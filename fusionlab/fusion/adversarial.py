@@ -22,9 +22,8 @@ from fusionlab.fusion.layers import GradientReversal, mlp, require_modalities
 class AdversarialFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out); losses {"adv": modality-classification CE}."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, shared_dim: int = 128,
-                 disc_hidden: int = 64, grl_scale: float = 1.0, adv_weight: float = 0.1,
-                 dropout: float = 0.0):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, shared_dim: int,
+                 disc_hidden: int, grl_scale: float, adv_weight: float, dropout: float):
         super().__init__(modalities, d_in, d_out, loss_weights={"adv": adv_weight})
         require_modalities(self.modalities, 2, "adversarial")
         self.shared = nn.Sequential(nn.Linear(d_in, shared_dim), nn.Tanh())

@@ -15,8 +15,8 @@ from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 class ModalAttentionFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out); extras["attention"] (B, M) sums to 1 per row."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, hidden: int = 64,
-                 dropout: float = 0.0):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, hidden: int,
+                 dropout: float):
         super().__init__(modalities, d_in, d_out)
         self.score = nn.Sequential(nn.Linear(d_in, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
         self.dropout = nn.Dropout(dropout)

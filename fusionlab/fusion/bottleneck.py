@@ -23,9 +23,9 @@ class BottleneckFusion(Fusion):
 
     uses_sequences = True
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, d_model: int = 64,
-                 heads: int = 4, layers: int = 2, n_bottleneck: int = 4, fusion_start: int = 0,
-                 ff_mult: int = 4, dropout: float = 0.1):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, d_model: int,
+                 heads: int, layers: int, n_bottleneck: int, fusion_start: int, ff_mult: int,
+                 dropout: float):
         super().__init__(modalities, d_in, d_out)
         check_heads(d_model, heads, "fusion.d_model")
         if not 0 <= fusion_start < layers:

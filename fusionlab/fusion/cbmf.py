@@ -26,9 +26,9 @@ from fusionlab.fusion.objectives import info_nce
 class ContextBasedFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out); losses {"contrastive"}."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, context_dim: int = 32,
-                 proj_dim: int = 128, temperature: float = 0.07, contrastive_weight: float = 0.1,
-                 dropout: float = 0.0, pretrained_text: bool = False):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, context_dim: int,
+                 proj_dim: int, temperature: float, contrastive_weight: float, dropout: float,
+                 pretrained_text: bool):
         super().__init__(modalities, d_in, d_out, loss_weights={"contrastive": contrastive_weight})
         require_modalities(self.modalities, 2, "cbmf")
         self.temperature = float(temperature)

@@ -18,7 +18,7 @@ from fusionlab.fusion.layers import require_modalities
 class GatedFusion(Fusion):
     """vec (B, d_in) per modality, the first (text) is primary -> z (B, d_out)."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, dropout: float = 0.0):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, dropout: float):
         super().__init__(modalities, d_in, d_out)
         require_modalities(self.modalities, 2, "gated")
         d_other = (len(self.modalities) - 1) * d_in

@@ -14,8 +14,8 @@ from fusionlab.fusion.layers import mlp
 class LateFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out). f_m is Linear (hidden=0) or Linear-ReLU-Linear."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, hidden: int = 0,
-                 dropout: float = 0.0):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, hidden: int,
+                 dropout: float):
         super().__init__(modalities, d_in, d_out)
         sizes = [d_in, hidden, d_out] if hidden else [d_in, d_out]
         self.predictors = nn.ModuleDict({m: mlp(sizes, dropout=dropout) for m in self.modalities})

@@ -20,7 +20,7 @@ class LowRankFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out). Parameters: factors[m] (rank, d_in+1, d_out),
     rank_weights (rank,), bias (d_out,)."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, rank: int = 4):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, rank: int):
         super().__init__(modalities, d_in, d_out)
         self.factors = nn.ParameterDict({
             m: nn.Parameter(nn.init.xavier_normal_(torch.empty(rank, d_in + 1, d_out)))

@@ -35,8 +35,8 @@ def circulant_product(a: Tensor, b: Tensor) -> Tensor:
 class CirculantFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out) = W_o · mean_{i≠j} circ(P_i v_i) P_j v_j / √k."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, mcf_dim: int = 256,
-                 dropout: float = 0.0):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, mcf_dim: int,
+                 dropout: float):
         super().__init__(modalities, d_in, d_out)
         require_modalities(self.modalities, 2, "mcf")
         self.project = nn.ModuleDict({m: nn.Linear(d_in, mcf_dim) for m in self.modalities})

@@ -42,9 +42,8 @@ class MemoryFusionNetwork(Fusion):
 
     uses_sequences = True
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, hidden: int = 64,
-                 mem_dim: int = 64, attn_hidden: int = 64, gate_hidden: int = 64, out_hidden: int = 64,
-                 dropout: float = 0.2):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, hidden: int,
+                 mem_dim: int, attn_hidden: int, gate_hidden: int, out_hidden: int, dropout: float):
         super().__init__(modalities, d_in, d_out)
         self.hidden, self.mem_dim = hidden, mem_dim
         total = len(self.modalities) * hidden

@@ -58,19 +58,18 @@ def last_real_step(h: Tensor, mask: Tensor) -> Tensor:
 class MultimodalTransformer(Fusion):
     """seq (B, T_m, d_in) + mask (B, T_m) per modality (lengths may differ) -> z (B, d_out).
 
-    Defaults are the reference's: d_model 30, 5 heads, 5 layers per stack, dropouts attn 0.1
-    (0.0 for keys from the modalities in ``attn_dropout_by_source``), relu 0.1, res 0.1, embed 0.25
-    (also applied to the first modality's input, as the reference does to text), out 0.0.
+    The option values of the reference are in conf/fusion/mult.yaml. Keys from the modalities in
+    ``attn_dropout_by_source`` get that attention dropout instead of ``attn_dropout``;
+    ``embed_dropout`` also applies to the first modality's input, as the reference does to text.
     """
 
     uses_sequences = True
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, d_model: int = 30,
-                 heads: int = 5, cross_layers: int = 5, self_layers: int = 5, ff_mult: int = 4,
-                 attn_dropout: float = 0.1, attn_dropout_by_source: dict | None = None,
-                 relu_dropout: float = 0.1, res_dropout: float = 0.1, embed_dropout: float = 0.25,
-                 out_dropout: float = 0.0, attn_mask: bool = True, padding_mask: bool = False,
-                 pooling: str = "last"):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, d_model: int,
+                 heads: int, cross_layers: int, self_layers: int, ff_mult: int, attn_dropout: float,
+                 attn_dropout_by_source: dict | None, relu_dropout: float, res_dropout: float,
+                 embed_dropout: float, out_dropout: float, attn_mask: bool, padding_mask: bool,
+                 pooling: str):
         super().__init__(modalities, d_in, d_out)
         require_modalities(self.modalities, 2, "mult")
         check_heads(d_model, heads, "fusion.d_model")

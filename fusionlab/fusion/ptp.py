@@ -21,7 +21,7 @@ class PolynomialTensorPooling(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out). Parameters: factors (order, rank, F, d_out),
     rank_weights (rank,), bias (d_out,)."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, order: int = 3, rank: int = 4):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, order: int, rank: int):
         super().__init__(modalities, d_in, d_out)
         if order < 1 or rank < 1:
             raise ConfigError(f"fusion.order ({order}) and fusion.rank ({rank}) must be >= 1")

@@ -23,9 +23,9 @@ from fusionlab.fusion.objectives import central_moment_discrepancy, orthogonalit
 class SharedPrivateFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out); losses {"sim", "orth"}."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, hidden: int = 128,
-                 similarity: str = "cmd", cmd_moments: int = 5, sim_weight: float = 1.0,
-                 orth_weight: float = 0.3, dropout: float = 0.0):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, hidden: int,
+                 similarity: str, cmd_moments: int, sim_weight: float, orth_weight: float,
+                 dropout: float):
         super().__init__(modalities, d_in, d_out, loss_weights={"sim": sim_weight, "orth": orth_weight})
         require_modalities(self.modalities, 2, "shared_private")
         if similarity not in ("cmd", "mse"):

@@ -8,9 +8,9 @@ from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 
 
 class TextOnlyFusion(Fusion):
-    """z = vec of ``modality`` (default: the first, text) (B, d_in), projected when d_out != d_in."""
+    """z = vec of ``modality`` (null: the first, text) (B, d_in), projected when d_out != d_in."""
 
-    def __init__(self, modalities, d_in: int, d_out: int, modality: str | None = None):
+    def __init__(self, modalities, d_in: int, d_out: int, *, modality: str | None):
         super().__init__(modalities, d_in, d_out)
         self.modality = modality or self.modalities[0]
         if self.modality not in self.modalities:

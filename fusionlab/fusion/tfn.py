@@ -36,8 +36,8 @@ def outer_product_size(sizes: Sequence[int]) -> int:
 class TensorFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out) through the flattened outer product of [1; W_m v_m]."""
 
-    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, tfn_dim: int | None = 32,
-                 hidden: int = 128, dropout: float = 0.2, max_product_size: int = 131072):
+    def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, tfn_dim: int | None,
+                 hidden: int, dropout: float, max_product_size: int):
         super().__init__(modalities, d_in, d_out)
         size = d_in if tfn_dim is None else int(tfn_dim)
         self.product_size = outer_product_size([size] * len(self.modalities))

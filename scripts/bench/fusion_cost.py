@@ -88,18 +88,16 @@ def peak_bytes(fusion, encoded) -> int:
 
 def measure(name: str, dataset: str, latent: int, batch: int, reps: int) -> dict:
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
     from torch.utils.flop_counter import FlopCounterMode
 
     from fusionlab.errors import FusionlabError
+    from fusionlab.fusion import build_fusion
 
     layout = LAYOUTS[dataset]
     row = {"fusion": name, "dataset": dataset, "latent": latent, "batch": batch}
     torch.manual_seed(0)
     try:
-        fusion = instantiate(OmegaConf.load(ROOT / "conf" / "fusion" / f"{name}.yaml"))(
-            modalities=list(layout), d_in=latent, d_out=latent)
+        fusion = build_fusion(name, modalities=list(layout), d_in=latent, d_out=latent)
         encoded = make_inputs(layout, batch, latent)
         fusion.train()
         step(fusion, encoded)  # warm-up (also raises for unsupported layouts)
