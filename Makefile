@@ -35,7 +35,7 @@ train: install
 	WANDB_MODE=offline $(PY) train.py $(ARGS)
 
 test: install
-	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider --durations=15 $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install
 	$(TEST_ENV) $(PY) -m pytest -q -m "not slow" $(XDIST) $(PYTEST_ARGS)
