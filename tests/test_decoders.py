@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fusionlab.encoders.positional import sinusoidal_positions
+from fusionlab.nn.positions import sinusoidal_positions
 from fusionlab.encoders.transformer import TransformerTextEncoder
 from fusionlab.errors import ConfigError
 from fusionlab.heads import RNNDecoder, TransformerDecoder

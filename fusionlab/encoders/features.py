@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from fusionlab.encoders.rnn import MaskedBiRNN
 from fusionlab.fusion.base import Encoded
+from fusionlab.nn.masking import masked_mean, zero_padded
 
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -56,6 +57,6 @@ class SequenceEncoder(nn.Module):
         if self.pooling == "rnn":
             states, final = self.rnn(x, mask)
             return Encoded(vec=final, seq=states, mask=mask)
-        states = self.proj(x) * mask.unsqueeze(-1)
-        vec = states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        states = zero_padded(self.proj(x), mask)
+        vec = masked_mean(states, mask)
         return Encoded(vec=vec, seq=states, mask=mask)

@@ -6,20 +6,7 @@ from torch import Tensor, nn
 
 from fusionlab.encoders.positional import PositionalTokenEmbedding
 from fusionlab.fusion.base import Encoded
-
-
-def attendable(mask: Tensor) -> Tensor:
-    """(B, T) bool mask where a row with no real step gets its first step opened.
-
-    Attention over an all-padded row yields NaN; the opened step only feeds states that are zeroed
-    (encoder) or never read, so empty inputs stay finite without changing real rows.
-    """
-    empty = ~mask.any(dim=1)
-    if not bool(empty.any()):
-        return mask
-    mask = mask.clone()
-    mask[:, 0] |= empty
-    return mask
+from fusionlab.nn.masking import masked_mean, with_a_real_step, zero_padded
 
 
 class TransformerTextEncoder(nn.Module):
@@ -40,7 +27,7 @@ class TransformerTextEncoder(nn.Module):
 
     def forward(self, ids: Tensor, mask: Tensor) -> Encoded:
         mask = mask.bool()
-        states = self.layers(self.embed(ids), src_key_padding_mask=~attendable(mask))
-        states = states * mask.unsqueeze(-1)
-        vec = states.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
+        states = self.layers(self.embed(ids), src_key_padding_mask=~with_a_real_step(mask))
+        states = zero_padded(states, mask)
+        vec = masked_mean(states, mask)
         return Encoded(vec=vec, seq=states, mask=mask)

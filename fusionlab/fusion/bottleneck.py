@@ -15,7 +15,8 @@ from torch import nn
 
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.layers import AttentionBlock, StepEmbedding, check_heads, masked_mean
+from fusionlab.fusion.layers import AttentionBlock, StepEmbedding, check_heads
+from fusionlab.nn.masking import masked_mean
 
 
 class BottleneckFusion(Fusion):

@@ -19,7 +19,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fusionlab.encoders.positional import fairseq_position_embedding
+from fusionlab.nn.positions import fairseq_position_embedding
 
 
 def future_blocked(q_rank: Tensor, q_len: Tensor, k_rank: Tensor, k_len: Tensor) -> Tensor:

@@ -1,6 +1,6 @@
-"""Building blocks shared by the fusion methods: MLPs, gradient reversal, masked pooling, attention.
+"""Building blocks shared by the fusion methods: MLPs, gradient reversal, attention, step embedding.
 
-Masks follow the contract: (B, T) bool, True where the step is real.
+Masks follow the contract: (B, T) bool, True where the step is real (helpers: ``fusionlab/nn/masking.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
+from fusionlab.nn.masking import with_a_real_step, zero_padded
+from fusionlab.nn.positions import sinusoidal_positions
 
 
 def mlp(sizes: Sequence[int], dropout: float = 0.0, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -29,37 +31,6 @@ def mlp(sizes: Sequence[int], dropout: float = 0.0, activation: type[nn.Module] 
 def with_one(x: Tensor) -> Tensor:
     """(B, d) -> (B, d + 1): append a constant 1 (keeps unimodal terms in tensor products)."""
     return torch.cat([x, x.new_ones(x.shape[:-1] + (1,))], dim=-1)
-
-
-def zero_padded(seq: Tensor, mask: Tensor) -> Tensor:
-    """(B, T, d) with padded steps set to 0, so no value there (even NaN) can leak through."""
-    return seq.masked_fill(~mask.unsqueeze(-1), 0.0)
-
-
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """(B, T, d), (B, T) -> (B, d) mean over the real steps (0 for a row without any)."""
-    x = zero_padded(x, mask)
-    return x.sum(1) / mask.sum(1, keepdim=True).clamp(min=1).to(x.dtype)
-
-
-def with_a_real_step(mask: Tensor) -> Tensor:
-    """Mark step 0 real in rows that have none, so attention over them never divides by zero."""
-    empty = ~mask.any(dim=1)
-    if not bool(empty.any()):
-        return mask
-    mask = mask.clone()
-    mask[empty, 0] = True
-    return mask
-
-
-def sinusoidal_positions(length: int, dim: int, device=None, dtype=torch.float32) -> Tensor:
-    """(length, dim) fixed sine/cosine position codes (Vaswani et al.)."""
-    pos = torch.arange(length, device=device, dtype=dtype).unsqueeze(1)
-    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=dtype) * (-math.log(10000.0) / dim))
-    out = torch.zeros(length, dim, device=device, dtype=dtype)
-    out[:, 0::2] = torch.sin(pos * freq)
-    out[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
-    return out
 
 
 def check_heads(d_model: int, heads: int, option: str) -> None:

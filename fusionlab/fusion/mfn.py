@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.layers import mlp, zero_padded
+from fusionlab.fusion.layers import mlp
+from fusionlab.nn.masking import zero_padded
 
 
 class LSTHMCell(nn.Module):

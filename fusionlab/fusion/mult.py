@@ -34,7 +34,8 @@ from torch import Tensor, nn
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 from fusionlab.fusion.crossmodal import CrossmodalStack, any_key, future_blocked
-from fusionlab.fusion.layers import check_heads, masked_mean, mlp, require_modalities, zero_padded
+from fusionlab.fusion.layers import check_heads, mlp, require_modalities
+from fusionlab.nn.masking import masked_mean, zero_padded
 
 POOLINGS = ("last", "mean")
 
