@@ -26,7 +26,7 @@ class ModalityCorruption:
         self.modality, self.mode, self.level, self.seed = modality, mode, float(level), int(seed)
 
     def __call__(self, batch) -> dict:
-        from fusionlab.fusion.corrupt import corrupt_modality, shuffle_samples
+        from fusionlab.corruption import corrupt_modality, shuffle_samples
 
         gen = torch.Generator(device="cpu").manual_seed(self.seed + int(batch.index[0]))
         if self.mode == "shuffle":  # the masks of sequence modalities move with their features

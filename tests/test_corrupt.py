@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fusionlab.errors import ConfigError
-from fusionlab.fusion.corrupt import UNK_ID, corrupt_modality
+from fusionlab.corruption import UNK_ID, corrupt_modality
 from tests.fusion_zoo_support import single_thread  # noqa: F401  (autouse fixture)
 
 
@@ -87,7 +87,7 @@ def _row_sources(new: torch.Tensor, old: torch.Tensor) -> list[int]:
 
 @pytest.mark.parametrize("batch", [2, 3, 7, 64])
 def test_derangement_has_no_fixed_point_and_is_a_permutation(batch):
-    from fusionlab.fusion.corrupt import derangement
+    from fusionlab.corruption import derangement
 
     for seed in range(30):
         perm = derangement(batch, torch.Generator().manual_seed(seed))
@@ -108,7 +108,7 @@ def test_shuffle_gives_every_sample_another_samples_features_and_leaves_text_int
 
 
 def test_shuffle_moves_sequence_masks_with_their_features_and_shares_one_permutation():
-    from fusionlab.fusion.corrupt import shuffle_samples
+    from fusionlab.corruption import shuffle_samples
 
     inputs, mask = _batch()
     masks = {"text": mask, "audio": mask.clone()}

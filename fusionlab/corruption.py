@@ -1,4 +1,5 @@
-"""Corrupt one modality of a batch, for robustness curves (eval.py sweeps ``level``).
+"""Input corruption: drop, add noise to or shuffle one modality of a batch, for robustness curves
+(``fusionlab/robustness.py``; eval.py sweeps ``level``).
 
 Modes:
   "zeros":    drop the modality in a ``level`` fraction of the samples (level=1: every sample).
