@@ -37,7 +37,8 @@ def test_every_option_composes_and_resolves(compose, group, option):
                                           ("mosei", "regression")])
 def test_dataset_selects_its_task(compose, dataset, task):
     cfg = compose(f"dataset={dataset}")
-    assert cfg.task._target_.endswith({"translation": "TranslationTask"}.get(task, "ClassificationTask"))
+    assert cfg.task._target_.endswith({"translation": "TranslationTask",
+                                       "regression": "RegressionTask"}.get(task, "ClassificationTask"))
     assert cfg.task.monitor == {"translation": "val/bleu", "classification": "val/f1_mean",
                                 "regression": "val/mae"}[task]
 

@@ -1,8 +1,9 @@
 """Confusion matrices of the test set for classification tasks, as PNG and W&B images.
 
-protocol ``mult`` (IEMOCAP/MulT): one 2x2 matrix per emotion (rows: true not-X / X, columns:
-predicted); protocol ``fourway``: one CxC matrix over the emotions. Regression and translation
-tasks are skipped. Counts cover exactly the test set (gathered across DDP ranks).
+From the test predictions the task scored (``EvalResult.records``): one class per label (protocol
+``binary``, IEMOCAP/MulT): one 2x2 matrix per emotion (rows: true not-X / X, columns: predicted);
+one class over the labels (``fourway``): one CxC matrix over the emotions. Regression and
+translation results are skipped. Counts cover exactly the test set (gathered across DDP ranks).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fusionlab.callbacks.evaluation import EvaluationCallback
 from fusionlab.callbacks.figures import new_figure, save_and_log
-from fusionlab.callbacks.test_records import TestRecordsCallback
+from fusionlab.contracts import CLASS, PER_LABEL, EvalResult
 
 
 def confusion_counts(pred: np.ndarray, target: np.ndarray, n_classes: int) -> np.ndarray:
@@ -35,38 +37,29 @@ def draw_matrix(ax, counts: np.ndarray, labels: list[str], title: str) -> None:
                 color="white" if c > top / 2 else "black")
 
 
-class ConfusionMatrices(TestRecordsCallback):
+class ConfusionMatrices(EvaluationCallback):
     """out_dir: folder for ``<prefix>_confusion.png`` (``<output_dir>/plots``); logged to W&B as
     ``<prefix>/confusion``. ``matrices`` keeps the last counts: {emotion or "fourway": (C, C)}."""
 
     def __init__(self, out_dir: str | Path):
-        super().__init__(max_samples=None)
         self.out_dir = Path(out_dir)
         self.matrices: dict[str, np.ndarray] = {}
 
-    def applies_to(self, pl_module) -> bool:
-        return getattr(pl_module, "protocol", None) in ("mult", "fourway")
-
-    def records_of(self, pl_module, out, batch) -> list[tuple]:
-        """The (index, predicted, true) records the task's eval_step made for this batch (under
-        the trainer's precision): the head is not run again here."""
-        fourway = pl_module.protocol == "fourway"
-        return [(i, p, t.argmax(-1) if fourway and t.ndim == 1 else t)
-                for i, p, t in pl_module.last_eval_records]
-
-    def report(self, trainer, pl_module, records, prefix) -> None:
-        pred = np.stack([r[1] for r in records])
-        target = np.stack([r[2] for r in records])
-        names = [str(n) for n in pl_module.spec.label_names]
-        if pl_module.protocol == "fourway":
+    def on_evaluation(self, trainer, result: EvalResult) -> None:
+        if result.stage != "test" or result.kind not in (PER_LABEL, CLASS) or not trainer.is_global_zero:
+            return
+        pred = np.stack([r.prediction for r in result.records])
+        target = np.stack([r.target for r in result.records])
+        names, n, prefix = result.label_names, len(result.records), result.prefix
+        if result.kind == CLASS:
             self.matrices = {"fourway": confusion_counts(pred, target, len(names))}
             fig, axes = new_figure(1, panel_size=4.0)
-            draw_matrix(axes[0], self.matrices["fourway"], names, f"{prefix}: 4-way (n={len(records)})")
+            draw_matrix(axes[0], self.matrices["fourway"], names, f"{prefix}: 4-way (n={n})")
         else:
             self.matrices = {name: confusion_counts(pred[:, i], target[:, i], 2)
                              for i, name in enumerate(names)}
             fig, axes = new_figure(len(names))
             for ax, name in zip(axes, names):
-                draw_matrix(ax, self.matrices[name], [f"not {name}", name], f"{name} (n={len(records)})")
+                draw_matrix(ax, self.matrices[name], [f"not {name}", name], f"{name} (n={n})")
         save_and_log(trainer, fig, self.out_dir, f"{prefix.replace('/', '_')}_confusion",
                      f"{prefix}/confusion")

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import lightning as L
 
+from fusionlab.callbacks.evaluation import EvaluationCallback
+from fusionlab.contracts import TEXT, EvalResult
+
 COLUMNS = ["index", "source", "reference", "hypothesis"]
 
 
@@ -31,61 +34,25 @@ def write_tsv(path: Path, rows: list[list]) -> Path:
     return path
 
 
-class SampleTranslationsTable(L.Callback):
+class SampleTranslationsTable(EvaluationCallback):
     """The first ``max_rows`` sentences (by dataset index, so every epoch shows the same ones) of each
-    translation evaluation, from the task's per-batch records ``(index, hypothesis, reference)`` and
-    the batch's raw ``source_text``. Files: ``<out_dir>/samples_val.tsv`` (the latest validation),
-    ``samples_test.tsv`` (``samples_test_<set>.tsv`` per set with several test sets); ``out_dir``
-    defaults to the trainer's default_root_dir (the run folder). No-op for other tasks. Under DDP
-    rank 0 writes the sentences it evaluated."""
+    translation evaluation, from the result's records (source, reference, hypothesis). Files:
+    ``<out_dir>/samples_val.tsv`` (the latest validation), ``samples_test.tsv``
+    (``samples_test_<set>.tsv`` per set with several test sets); ``out_dir`` defaults to the
+    trainer's default_root_dir (the run folder). No-op for other tasks. Written on global rank 0,
+    from the records of every rank."""
 
     def __init__(self, max_rows: int = 20, out_dir: str | Path | None = None):
         self.max_rows = max_rows
         self.out_dir = out_dir
         self.written: dict[str, Path] = {}  # stage file name -> path, for tests and end-of-run summaries
-        self._rows: dict[int, dict[int, list]] = {}  # dataloader_idx -> {dataset index: row}
 
-    @staticmethod
-    def _is_translation(pl_module) -> bool:
-        from fusionlab.tasks.translation import TranslationTask
-
-        return isinstance(pl_module, TranslationTask)
-
-    def _collect(self, trainer, pl_module, batch, dataloader_idx: int) -> None:
-        if trainer.sanity_checking or not self._is_translation(pl_module):
+    def on_evaluation(self, trainer: L.Trainer, result: EvalResult) -> None:
+        if result.kind != TEXT or not trainer.is_global_zero:
             return
-        sources = (batch.meta or {}).get("source_text") or [""] * len(batch)
-        rows = self._rows.setdefault(dataloader_idx, {})
-        for (index, hypothesis, reference), source in zip(pl_module.last_eval_records, sources):
-            rows[int(index)] = [int(index), source, reference, hypothesis]
-
-    def _write(self, trainer, pl_module, stage: str) -> None:
-        collected, self._rows = self._rows, {}
-        if not collected or not trainer.is_global_zero:
-            return
-        names = pl_module.test_set_names() if stage == "test" else ["val"]
-        out_dir = Path(self.out_dir or trainer.default_root_dir)
-        for idx, rows in sorted(collected.items()):
-            name = f"samples_{stage}" if len(names) == 1 else f"samples_{stage}_{names[idx]}"
-            table = [rows[i] for i in sorted(rows)[: self.max_rows]]
-            self.written[name] = write_tsv(out_dir / f"{name}.tsv", table)
-            key = f"{stage}/samples" if len(names) == 1 else f"{stage}/{names[idx]}/samples"
-            for lg in wandb_loggers(trainer):
-                lg.log_table(key=key, columns=COLUMNS, data=table, step=trainer.global_step)
-
-    def on_validation_epoch_start(self, trainer, pl_module):
-        self._rows = {}
-
-    on_test_epoch_start = on_validation_epoch_start
-
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self._collect(trainer, pl_module, batch, dataloader_idx)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self._collect(trainer, pl_module, batch, dataloader_idx)
-
-    def on_validation_epoch_end(self, trainer, pl_module):
-        self._write(trainer, pl_module, "val")
-
-    def on_test_epoch_end(self, trainer, pl_module):
-        self._write(trainer, pl_module, "test")
+        name = f"samples_{result.stage}_{result.set_name}" if result.several else f"samples_{result.stage}"
+        table = [[r.index, r.source or "", r.target, r.prediction] for r in result.records[: self.max_rows]]
+        self.written[name] = write_tsv(Path(self.out_dir or trainer.default_root_dir) / f"{name}.tsv", table)
+        for lg in wandb_loggers(trainer):
+            lg.log_table(key=f"{result.prefix}/samples", columns=COLUMNS, data=table,
+                         step=trainer.global_step)

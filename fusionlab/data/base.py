@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 # imported at module level on purpose: Lightning records a BatchSampler subclass's constructor
 # arguments (to re-create it with a DistributedSampler under DDP) only for classes defined
 # before the dataloader hooks run
+from fusionlab.contracts import EvalContext
 from fusionlab.data.bucketing import BucketBatchSampler, EpochShuffleSampler
 from fusionlab.data.collate import Collator
 from fusionlab.data.spec import DataSpec
@@ -39,6 +40,7 @@ class FusionDataModule(L.LightningDataModule):
         self.spec: DataSpec | None = None
         self.splits: dict[str, Dataset] = {}
         self.tgt_tokenizer: Any = None
+        self.tgt_lang: str = "en"  # translation: target language code (subclasses set it)
         # set by the CLI (fusionlab.threads.WorkerThreads): runs first in every DataLoader worker
         self.worker_init_fn: Any = None
 
@@ -48,6 +50,13 @@ class FusionDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     # --- shared -------------------------------------------------------------------------------
+    def evaluation_context(self) -> EvalContext:
+        """What the task's evaluation needs besides batches: the test set names and, for
+        translation, the target tokenizer's decoding, its lowercasing and the target language."""
+        tok = self.tgt_tokenizer
+        return EvalContext(set_names=list(self.test_names), decode=None if tok is None else tok.decode,
+                           lowercase=bool(tok is not None and tok.lowercase), tgt_lang=str(self.tgt_lang))
+
     def setup(self, stage: str | None = None) -> None:
         if self.spec is None:
             self.load()

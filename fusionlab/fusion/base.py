@@ -2,7 +2,9 @@
 
 A fusion receives ``dict[str, Encoded]`` (one entry per modality, insertion order = the dataset's
 modality order, text first) where every modality was encoded to the same size ``d_in``, and returns a
-:class:`FusionOutput`. Task modules never know which fusion they hold.
+:class:`FusionOutput` (both declared in fusionlab/contracts.py, re-exported here). Task modules never
+know which fusion they hold: what a fusion needs from them, or offers them, is an attribute or
+method of :class:`Fusion` below, with a default, never probed by name.
 
 Construction (what Hydra's ``_partial_`` config receives from the task module)::
 
@@ -11,65 +13,27 @@ Construction (what Hydra's ``_partial_`` config receives from the task module)::
 Auxiliary loss terms go into ``FusionOutput.losses`` unweighted; their weights are options of the
 fusion config (``<name>_weight``, e.g. ``recon_weight``) and :meth:`Fusion.weighted_loss` applies them.
 
-A fusion with a discriminator overrides :meth:`discriminator_parameters` and
-:meth:`discriminator_loss`; the task module then alternates a generator/task step (every other
-parameter) and a discriminator step (only those parameters, inputs detached).
+Capabilities (declared here, overridden by the fusions that have them):
+
+- ``wants_raw_text``: the task calls ``fusion(encoded, texts=[raw source sentences])`` (CBMF with a
+  pre-trained sentence encoder);
+- a discriminator: :meth:`discriminator_parameters`, :meth:`discriminator_loss`,
+  ``discriminator_optimizer`` (its Adam options) and ``last_discriminator_stats`` (logged). The task
+  then trains with fusionlab/tasks/adversarial.py: a generator/task step on every parameter but the
+  discriminator's (:meth:`generator_parameters`), then a discriminator step (inputs detached);
+- :meth:`discriminated_latents`: the real and generated latents the discriminator compares, for plots.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from fusionlab.contracts import FAKE_LATENTS, REAL_LATENTS, Encoded, FusionOutput
 
-@dataclass
-class Encoded:
-    """One encoded modality.
-
-    vec:  (B, d) pooled summary.
-    seq:  (B, T, d) per-step states, or None (sequence fusions and decoder attention use it).
-    mask: (B, T) bool, True where the step is real, or None when seq is None.
-    """
-
-    vec: Tensor
-    seq: Tensor | None = None
-    mask: Tensor | None = None
-
-    def detach(self) -> "Encoded":
-        return Encoded(
-            self.vec.detach(),
-            None if self.seq is None else self.seq.detach(),
-            self.mask,
-        )
-
-    def steps(self) -> tuple[Tensor, Tensor]:
-        """(B, T, d) states and (B, T) mask; a vector-only modality becomes one step."""
-        if self.seq is not None:
-            mask = self.mask if self.mask is not None else torch.ones(
-                self.seq.shape[:2], dtype=torch.bool, device=self.seq.device)
-            return self.seq, mask
-        return self.vec.unsqueeze(1), torch.ones(
-            (self.vec.shape[0], 1), dtype=torch.bool, device=self.vec.device)
-
-
-@dataclass
-class FusionOutput:
-    """What every fusion returns.
-
-    z:        (B, d_out) fused vector.
-    losses:   auxiliary terms (unweighted scalars), e.g. {"recon": ..., "adv_g": ...}.
-    memory:   optional (B, T, d_out) states a decoder may attend to, with memory_mask (B, T) bool.
-    extras:   tensors for logging/analysis, e.g. {"attention": (B, n_modalities)}.
-    """
-
-    z: Tensor
-    losses: dict[str, Tensor] = field(default_factory=dict)
-    memory: Tensor | None = None
-    memory_mask: Tensor | None = None
-    extras: dict[str, Tensor] = field(default_factory=dict)
+__all__ = ["Encoded", "Fusion", "FusionOutput"]
 
 
 class Fusion(nn.Module):
@@ -82,6 +46,8 @@ class Fusion(nn.Module):
 
     #: True when the method consumes ``Encoded.seq``/``mask`` rather than only ``vec``.
     uses_sequences: bool = False
+    #: True when ``forward`` also takes ``texts=`` (the batch's raw source sentences, or None).
+    wants_raw_text: bool = False
 
     def __init__(self, modalities: Sequence[str], d_in: int, d_out: int,
                  loss_weights: dict[str, float] | None = None):
@@ -92,6 +58,11 @@ class Fusion(nn.Module):
         self.d_in = int(d_in)
         self.d_out = int(d_out)
         self.loss_weights = dict(loss_weights or {})
+        #: discriminator optimizer options {"lr", "betas"} (None: the task optimizer's); see
+        #: fusionlab/tasks/adversarial.py for the precedence
+        self.discriminator_optimizer: dict[str, Any] = {}
+        #: scalars of the last discriminator step (e.g. d_acc_real), logged as train/<name>
+        self.last_discriminator_stats: dict[str, Tensor] = {}
 
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -131,3 +102,9 @@ class Fusion(nn.Module):
         """Every parameter of this fusion that the task step updates."""
         disc = {id(p) for p in self.discriminator_parameters()}
         return [p for p in self.parameters() if id(p) not in disc]
+
+    def discriminated_latents(self, out: FusionOutput) -> tuple[Tensor, Tensor] | None:
+        """(real, generated) (B, M, d) latents the discriminator compares (from ``out.extras``'
+        REAL_LATENTS/FAKE_LATENTS), or None for a fusion without them."""
+        real, fake = out.extras.get(REAL_LATENTS), out.extras.get(FAKE_LATENTS)
+        return None if real is None or fake is None else (real, fake)

@@ -3,11 +3,14 @@
 A subclass implements three things:
 
 - ``forward(tgt_in (B, T), z (B, d), memory (B, S, d) | None, memory_mask (B, S) | None)``
-  -> logits (B, T, V): teacher forcing, ``tgt_in`` starts with BOS;
+  -> logits (B, T, V): teacher forcing, ``tgt_in`` starts with BOS; ``memory`` are the source states
+  (e.g. the text encoder's), ``memory_mask`` True where a step is real;
 - ``start(z, memory, memory_mask)`` -> the initial decoding state (dict of batch-first tensors);
 - ``step_logits(tokens (N, t), state)`` -> (next-token logits (N, V), new state).
 
 and inherits :meth:`generate`, which runs :mod:`fusionlab.heads.beam_search` over :meth:`step`.
+A decoder that attends puts the fused vector z in front of the memory itself (:func:`lead_memory`),
+so z stays visible at every decoding step, not only in the initial state.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from fusionlab.errors import ConfigError
 from fusionlab.heads.beam_search import State, beam_search, greedy_search
 
 
-def full_memory(memory: Tensor | None,
-                memory_mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
-    """Fill in an all-True (B, S) mask when ``memory`` comes without one."""
-    if memory is not None and memory_mask is None:
+def lead_memory(lead: list[Tensor], memory: Tensor | None,
+                memory_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(B, k + S, d) states to attend over: the ``lead`` (B, d) vectors (always attended), then
+    ``memory`` (B, S, d) if any; and the (B, k + S) mask (all-True where ``memory_mask`` is None)."""
+    head = torch.stack(lead, dim=1)
+    head_mask = torch.ones(head.shape[:2], dtype=torch.bool, device=head.device)
+    if memory is None:
+        return head, head_mask
+    if memory_mask is None:
         memory_mask = torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)
-    return memory, None if memory_mask is None else memory_mask.bool()
+    return torch.cat([head, memory], dim=1), torch.cat([head_mask, memory_mask.bool()], dim=1)
 
 
 class Decoder(nn.Module):

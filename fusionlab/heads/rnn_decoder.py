@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
 from fusionlab.heads.beam_search import State
-from fusionlab.heads.decoder import Decoder, full_memory
+from fusionlab.heads.decoder import Decoder, lead_memory
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -43,8 +43,8 @@ class LuongAttention(nn.Module):
 class RNNDecoder(Decoder):
     """Recurrent decoder; its initial hidden (and cell) state is tanh(Linear(z)).
 
-    attention=True: Luong attention over ``memory`` (padded steps get zero weight; without memory
-    it attends over z alone); input_feeding=True also feeds the previous attentional state back as
+    attention=True: Luong attention over [z; memory] (padded steps get zero weight; without memory
+    over z alone); input_feeding=True also feeds the previous attentional state back as
     input (Luong et al. 2015), which makes teacher forcing step-by-step instead of one RNN call.
     attention=False: the paper's decoder, memory is ignored.
     tie_embeddings: the output projection shares the embedding matrix (after a
@@ -84,10 +84,7 @@ class RNNDecoder(Decoder):
         if self.init_c is not None:
             state["c"] = self._initial(self.init_c, z)
         if self.attention:
-            memory, memory_mask = full_memory(memory, memory_mask)
-            if memory is None:
-                memory = z.unsqueeze(1)
-                memory_mask = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
+            memory, memory_mask = lead_memory([z], memory, memory_mask)
             state.update(memory=memory, mask=memory_mask, keys=self.attn.key(memory))
         if self.input_feeding:
             state["feed"] = z.new_zeros(z.shape[0], self.hidden)

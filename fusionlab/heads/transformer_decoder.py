@@ -1,4 +1,4 @@
-"""Pre-norm Transformer decoder attending over [z; memory], with cached incremental decoding."""
+"""Pre-norm Transformer decoder attending over [z_proj(z); z; memory], with cached incremental decoding."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from torch import Tensor, nn
 
 from fusionlab.encoders.positional import PositionalTokenEmbedding
 from fusionlab.heads.beam_search import State
-from fusionlab.heads.decoder import Decoder, full_memory
+from fusionlab.heads.cached_attention import (attend, memory_cache, project,
+                                                self_attention_step)
+from fusionlab.heads.decoder import Decoder, lead_memory
 
 
 class DecoderLayer(nn.Module):
     """Pre-norm block: x + SelfAttn(LN x), + CrossAttn(LN x, memory), + FF(LN x).
 
-    forward(x (N, T, d) new positions, memory (N, S, d), memory_pad (N, S) True = padded,
-    past (N, P, d) | None, causal (T, T) bool | None) -> (x, keys).
-    ``keys`` (N, P + T, d) are the normalized inputs of every position so far: the self-attention
-    keys/values, which incremental decoding feeds back as ``past`` instead of recomputing them.
+    forward(x (N, T, d), memory (N, S, d), memory_pad (N, S) True = padded, causal (T, T) bool)
+    -> (N, T, d) for teacher forcing; :meth:`step` is the same block for one new position, with
+    the projected self-attention and memory keys/values cached (fusionlab/heads/cached_attention.py).
     """
 
     def __init__(self, d: int, nhead: int, ff: int, dropout: float):
@@ -27,25 +28,35 @@ class DecoderLayer(nn.Module):
         self.ff = nn.Sequential(nn.Linear(d, ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff, d))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, memory: Tensor, memory_pad: Tensor, past: Tensor | None = None,
-                causal: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, memory: Tensor, memory_pad: Tensor,
+                causal: Tensor | None = None) -> Tensor:
         h = self.norm1(x)
-        keys = h if past is None else torch.cat([past, h], dim=1)
-        x = x + self.dropout(self.self_attn(h, keys, keys, attn_mask=causal,
-                                            need_weights=False)[0])
+        x = x + self.dropout(self.self_attn(h, h, h, attn_mask=causal, need_weights=False)[0])
         h = self.norm2(x)
         x = x + self.dropout(self.cross_attn(h, memory, memory, key_padding_mask=memory_pad,
                                              need_weights=False)[0])
-        return x + self.dropout(self.ff(self.norm3(x))), keys
+        return x + self.dropout(self.ff(self.norm3(x)))
+
+    def step(self, x: Tensor, cache: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """x (N, 1, d) one new position; cache {"self_k", "self_v"} (N, H, P, d_h) (absent at the
+        first step), {"mem_k", "mem_v"} (N, H, S, d_h), "mem_mask" (N, 1, 1, S) True = attend.
+        Returns x (N, 1, d) and the cache grown by this position. Eval mode (no dropout)."""
+        out, k, v = self_attention_step(self.self_attn, self.norm1(x), cache.get("self_k"),
+                                        cache.get("self_v"))
+        x = x + out
+        q = project(self.cross_attn, self.norm2(x), 0)
+        x = x + attend(self.cross_attn, q, cache["mem_k"], cache["mem_v"], cache["mem_mask"])
+        return x + self.ff(self.norm3(x)), {**cache, "self_k": k, "self_v": v}
 
 
 class TransformerDecoder(Decoder):
     """Causal self-attention + cross-attention over the fused vector and the memory.
 
-    The fused vector z (B, d) is projected and prepended as memory token 0 (always attended);
-    ``memory`` (B, S, d) follows with its mask (True = real). Generation is batched over samples
-    and beams and caches each layer's self-attention inputs (state keys ``past_<layer>``), so a
-    step costs one position, not the whole prefix.
+    Memory tokens 0 and 1 (always attended) are the fused vector z (B, d) projected (``z_proj``) and
+    z itself (the two every model since the first release was trained with); ``memory`` (B, S, d)
+    follows with its mask (True = real). Generation is batched over samples
+    and beams and caches each layer's projected keys/values (memory once, the prefix one position
+    per step), so a step costs one position, not the whole prefix and memory.
     """
 
     def __init__(self, vocab_size: int, d: int, pad_id: int, bos_id: int, eos_id: int,
@@ -62,13 +73,8 @@ class TransformerDecoder(Decoder):
             self.out.weight = self.embed.weight
 
     def start(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> State:
-        memory, memory_mask = full_memory(memory, memory_mask)
-        head = self.z_proj(z).unsqueeze(1)
-        head_mask = torch.ones(z.shape[0], 1, dtype=torch.bool, device=z.device)
-        if memory is None:
-            return {"memory": head, "mask": head_mask}
-        return {"memory": torch.cat([head, memory], dim=1),
-                "mask": torch.cat([head_mask, memory_mask], dim=1)}
+        memory, memory_mask = lead_memory([self.z_proj(z), z], memory, memory_mask)
+        return {"memory": memory, "mask": memory_mask}
 
     def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
                 memory_mask: Tensor | None = None) -> Tensor:
@@ -77,13 +83,22 @@ class TransformerDecoder(Decoder):
         causal = torch.triu(torch.ones(T, T, dtype=torch.bool, device=tgt_in.device), 1)
         x = self.embed(tgt_in)
         for layer in self.layers:
-            x, _ = layer(x, state["memory"], ~state["mask"], causal=causal)
+            x = layer(x, state["memory"], ~state["mask"], causal=causal)
         return self.out(self.norm(x))
 
     def step_logits(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """Logits (N, V) of the next token after ``tokens[:, -1]``; the state's memory is replaced
+        by each layer's projected memory keys/values at the first step (``l<i>.<name>`` keys)."""
+        if "memory" in state:  # first step: project the memory once per layer
+            mask = state["mask"][:, None, None, :]
+            state = {f"l{i}.{k}": v for i, layer in enumerate(self.layers)
+                     for k, v in zip(("mem_k", "mem_v", "mem_mask"),
+                                     (*memory_cache(layer.cross_attn, state["memory"]), mask))}
         x = self.embed(tokens[:, -1:], start=tokens.shape[1] - 1)
-        new = dict(state)
+        new: State = {}
         for i, layer in enumerate(self.layers):
-            x, new[f"past_{i}"] = layer(x, state["memory"], ~state["mask"],
-                                        past=state.get(f"past_{i}"))
+            prefix = f"l{i}."
+            cache = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            x, cache = layer.step(x, cache)
+            new.update({prefix + k: v for k, v in cache.items()})
         return self.out(self.norm(x[:, -1])), new

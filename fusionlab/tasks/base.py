@@ -1,10 +1,21 @@
-"""Shared LightningModule logic: encoders -> fusion -> head, loss assembly, GAN alternation, logging.
+"""Shared LightningModule logic: encoders -> fusion -> head, loss assembly, evaluation plumbing.
 
-Subclasses implement ``build_head()``, ``task_loss(out, encoded, batch)`` and the evaluation
-(``eval_step`` collecting per-sample records, ``eval_metrics`` turning them into numbers).
+A task subclass implements ``build``-time head construction in its ``__init__``, :meth:`task_loss`,
+:meth:`eval_step` (one :class:`~fusionlab.contracts.EvalRecord` per sample), :meth:`eval_metrics`
+(records -> metrics and notes) and the class attribute ``prediction_kind``. Everything else is here:
 
-Hyper-parameters stored in checkpoints are plain containers only (the fusion/head factories are
-ignored), so checkpoints load with ``torch.load(weights_only=True)``.
+- training: one optimizer (``task.optimizer``, fusionlab/tasks/optimizers.py) with Lightning's
+  automatic optimization, or, for a fusion that declares a discriminator, the alternating steps of
+  fusionlab/tasks/adversarial.py;
+- evaluation: per-sample records of every batch, gathered once per sample across DDP ranks, turned into
+  metrics per evaluated set; each set's :class:`~fusionlab.contracts.EvalResult` is then handed to the
+  trainer's :class:`~fusionlab.callbacks.evaluation.EvaluationCallback` s and kept in
+  :attr:`FusionTask.eval_results`; the metrics' notes accumulate in :attr:`FusionTask.metric_notes`
+  (written to metrics.json). What evaluation needs from the data (test set names, target decoding)
+  is the DataModule's :meth:`~fusionlab.data.base.FusionDataModule.evaluation_context`, taken at setup.
+
+Hyper-parameters stored in checkpoints are plain containers only (the fusion/head/optimizer
+factories are ignored), so checkpoints load with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -16,41 +27,61 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from fusionlab.data.batch import Batch
-from fusionlab.data.spec import DataSpec
+from fusionlab.callbacks.evaluation import EvaluationCallback
+from fusionlab.contracts import (FAKE_LATENTS, REAL_LATENTS, Batch, DataSpec, Encoded, EvalContext,
+                                 EvalRecord, EvalResult, FusionOutput)
+from fusionlab.data.base import FusionDataModule
 from fusionlab.encoders import build_encoders
 from fusionlab.errors import NumericalError
-from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
+from fusionlab.fusion.base import Fusion
+from fusionlab.tasks.adversarial import AdversarialTraining
 from fusionlab.tasks.gather import gather_unique
+from fusionlab.tasks.optimizers import OptimizerFactory
 from fusionlab.tasks.schedulers import build_scheduler, check_scheduler_options
 
 
 class FusionTask(L.LightningModule):
     """data_spec: DataSpec.to_dict(); encoder: conf/encoder options; fusion: partial Fusion factory;
-    optimizer: {lr, weight_decay, betas, d_lr}; grad_clip: max grad norm (0 = off);
-    monitor/monitor_mode: the validation metric that picks the best checkpoint;
-    scheduler: {name: none|inverse_sqrt|cosine, warmup_steps, total_steps, min_lr_ratio}, stepped
-    per optimizer step (fusionlab/tasks/schedulers.py)."""
+    optimizer: partial torch.optim class or dict of Adam options (fusionlab/tasks/optimizers.py);
+    grad_clip: max grad norm (0 = off); monitor/monitor_mode: the validation metric that picks the
+    best checkpoint; scheduler: {name: none|inverse_sqrt|cosine, warmup_steps, total_steps,
+    min_lr_ratio}, stepped per optimizer step (fusionlab/tasks/schedulers.py)."""
+
+    #: what eval_step predicts per sample: contracts.PER_LABEL | CLASS | SCORE | TEXT
+    prediction_kind: str = ""
 
     def __init__(self, data_spec: dict, fusion: Callable[..., Fusion], latent_dim: int = 256,
-                 encoder: dict | None = None, optimizer: dict | None = None, grad_clip: float = 0.0,
-                 monitor: str = "val/loss", monitor_mode: str = "min", nan_policy: str = "stop",
-                 fusion_name: str = "", scheduler: dict | None = None):
+                 encoder: dict | None = None, optimizer: Callable | dict | None = None,
+                 grad_clip: float = 0.0, monitor: str = "val/loss", monitor_mode: str = "min",
+                 nan_policy: str = "stop", fusion_name: str = "", scheduler: dict | None = None):
         super().__init__()
-        self.save_hyperparameters(ignore=["fusion", "decoder", "head"])
+        self.save_hyperparameters(ignore=["fusion", "decoder", "head"] +
+                                  ([] if optimizer is None or isinstance(optimizer, dict) else ["optimizer"]))
         self.spec = DataSpec.from_dict(data_spec)
         self.encoders = build_encoders(self.spec, latent_dim, **(encoder or {}))
         self.fusion: Fusion = fusion(modalities=list(self.spec.modalities), d_in=latent_dim,
                                      d_out=latent_dim)
-        self.optim_cfg = {"lr": 1e-3, "weight_decay": 0.0, "betas": (0.9, 0.999), "d_lr": None,
-                          **(optimizer or {})}
+        self.optimizer_factory = OptimizerFactory.of(optimizer)
         self.grad_clip = float(grad_clip)
         self.sched_cfg = check_scheduler_options(scheduler)
         self.nan_policy = nan_policy
-        self.automatic_optimization = not self.fusion.has_discriminator
-        self._records: list[tuple] = []
+        #: the training strategy the fusion's declaration asks for (None: one optimizer)
+        self.adversarial = AdversarialTraining(self) if self.fusion.has_discriminator else None
+        self.automatic_optimization = self.adversarial is None
+        #: test set names and target decoding, from the DataModule at setup (or set by the caller)
+        self.eval_context = EvalContext()
+        #: the last evaluation's result per metric prefix ("val", "test", "test/<set>")
+        self.eval_results: dict[str, EvalResult] = {}
+        #: what the metrics are (sacreBLEU signature, tokenized-BLEU recipe, ...), for metrics.json
+        self.metric_notes: dict[str, str] = {}
+        self._records: list[tuple[int, EvalRecord]] = []
         #: optional (batch) -> inputs dict applied before encoding (eval.py robustness curves)
         self.input_corruption: Callable[[Batch], dict] | None = None
+
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        if isinstance(datamodule, FusionDataModule):
+            self.eval_context = datamodule.evaluation_context()
 
     # --- forward pieces -----------------------------------------------------------------------
     def encode(self, batch: Batch) -> dict[str, Encoded]:
@@ -58,10 +89,10 @@ class FusionTask(L.LightningModule):
         return {name: enc(inputs[name], batch.masks.get(name)) for name, enc in self.encoders.items()}
 
     def fuse(self, batch: Batch) -> tuple[dict[str, Encoded], FusionOutput]:
-        """Encode, then fuse; fusions with ``wants_raw_text`` also get the raw source sentences
-        (``Batch.meta["source_text"]``, None when the dataset has none)."""
+        """Encode, then fuse; a fusion declaring ``wants_raw_text`` also gets the raw source
+        sentences (``Batch.meta["source_text"]``, None when the dataset has none)."""
         encoded = self.encode(batch)
-        if getattr(self.fusion, "wants_raw_text", False):
+        if self.fusion.wants_raw_text:
             return encoded, self.fusion(encoded, texts=batch.meta.get("source_text"))
         return encoded, self.fusion(encoded)
 
@@ -78,7 +109,8 @@ class FusionTask(L.LightningModule):
         return terms, out, encoded
 
     # --- training -----------------------------------------------------------------------------
-    def _check_finite(self, terms: dict[str, Tensor]) -> bool:
+    def check_finite(self, terms: dict[str, Tensor]) -> bool:
+        """True when every term is finite; else skip (task.nan_policy=skip) or NumericalError."""
         bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
         if not bad:
             return True
@@ -90,7 +122,8 @@ class FusionTask(L.LightningModule):
             f"(epoch {self.current_epoch}); the last good checkpoint is kept. Lower the learning "
             "rate, check the input data, or set task.nan_policy=skip to skip such batches")
 
-    def _log_terms(self, terms: dict[str, Tensor], stage: str, batch_size: int) -> None:
+    def log_terms(self, terms: dict[str, Tensor], stage: str, batch_size: int) -> None:
+        """Each term as <stage>/loss_<name> (the total as <stage>/loss)."""
         on_step = stage == "train"
         for k, v in terms.items():
             name = f"{stage}/loss" if k == "total" else f"{stage}/loss_{k}"
@@ -99,47 +132,14 @@ class FusionTask(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int):
         terms, out, encoded = self.losses(batch)
-        ok = self._check_finite(terms)
-        if self.automatic_optimization:
+        ok = self.check_finite(terms)
+        if self.adversarial is not None:
             if ok:
-                self._log_terms(terms, "train", len(batch))
-            return terms["total"] if ok else None
-        opt_g, opt_d = self.optimizers()
-        if not ok:
+                self.adversarial.training_step(batch, terms, out, encoded)
             return None
-        # generator/task step: everything except the discriminator
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(terms["total"])
-        if self.grad_clip > 0:
-            self.clip_gradients(opt_g, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
-        opt_g.step()
-        # discriminator step: detached real/fake latents, only discriminator parameters
-        d_loss = self.fusion.discriminator_loss(encoded, out)
-        terms["d"] = d_loss
-        if self._check_finite({"d": d_loss}):
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
-        for scheduler in self._manual_schedulers():
-            scheduler.step()
-        self._log_terms(terms, "train", len(batch))
-        self._log_gan_health(terms, len(batch))
-        return None
-
-    def _log_gan_health(self, terms: dict[str, Tensor], batch_size: int) -> None:
-        """What a GAN user watches: D accuracy on real/generated latents, latent scales, and the
-        adversarial share |adv_weight·adv_g| / |total| of the generator/task loss."""
-        stats = dict(getattr(self.fusion, "last_discriminator_stats", None) or {})
-        if "adv_g" in terms:
-            adv = float(self.fusion.loss_weights.get("adv_g", 1.0)) * terms["adv_g"].detach()
-            stats["adv_share"] = adv.abs() / terms["total"].detach().abs().clamp(min=1e-12)
-        for k, v in stats.items():
-            self.log(f"train/{k}", v.detach(), on_step=True, on_epoch=True, batch_size=batch_size)
-
-    def _manual_schedulers(self) -> list:
-        schedulers = self.lr_schedulers()
-        return [] if schedulers is None else list(schedulers) if isinstance(schedulers, list) \
-            else [schedulers]
+        if ok:
+            self.log_terms(terms, "train", len(batch))
+        return terms["total"] if ok else None
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None,
                                     gradient_clip_algorithm=None):
@@ -148,29 +148,15 @@ class FusionTask(L.LightningModule):
                                 gradient_clip_algorithm="norm")
 
     def configure_optimizers(self):
-        cfg = self.optim_cfg
-        kw = dict(lr=cfg["lr"], weight_decay=cfg["weight_decay"], betas=tuple(cfg["betas"]))
-        if self.automatic_optimization:
-            optimizers = [torch.optim.Adam(self.parameters(), **kw)]
-        else:
-            disc = {id(p) for p in self.fusion.discriminator_parameters()}
-            gen_params = [p for p in self.parameters() if id(p) not in disc]
-            optimizers = [torch.optim.Adam(gen_params, **kw),
-                          torch.optim.Adam(self.fusion.discriminator_parameters(),
-                                           **self._discriminator_optimizer(kw))]
+        factory = self.optimizer_factory
+        optimizers = [factory.make(self.parameters())] if self.adversarial is None \
+            else self.adversarial.optimizers(factory)
         if self.sched_cfg["name"] == "none":
             return optimizers[0] if self.automatic_optimization else optimizers
         steps = self._estimated_steps()
         schedulers = [{"scheduler": build_scheduler(opt, self.sched_cfg, steps), "interval": "step"}
                       for opt in optimizers]
         return optimizers, schedulers
-
-    def _discriminator_optimizer(self, kw: dict) -> dict:
-        """Adam options of the discriminator: task.optimizer.d_lr, else the fusion's own ``d_lr``
-        (GAN-Fusion: fusion.d_lr / fusion.d_betas), else the task's lr/betas."""
-        own = getattr(self.fusion, "discriminator_optimizer", None) or {}
-        lr = self.optim_cfg["d_lr"] or own.get("lr") or kw["lr"]
-        return {**kw, "lr": lr, "betas": tuple(own.get("betas") or kw["betas"])}
 
     def _estimated_steps(self) -> int | None:
         """Optimizer steps of this run as Lightning estimates them (cosine's default length)."""
@@ -184,22 +170,33 @@ class FusionTask(L.LightningModule):
 
     # --- evaluation ---------------------------------------------------------------------------
     def eval_step(self, batch: Batch, out: FusionOutput, encoded: dict[str, Encoded],
-                  stage: str) -> list[tuple]:
-        """Per-sample records (index, ...) for :meth:`eval_metrics`."""
+                  stage: str) -> list[EvalRecord]:
+        """One record per sample of ``batch`` (prediction, target, source) for :meth:`eval_metrics`."""
         raise NotImplementedError
 
-    def eval_metrics(self, records: list[tuple], stage: str) -> dict[str, float]:
+    def eval_metrics(self, records: list[EvalRecord], stage: str) -> tuple[dict[str, float], dict[str, str]]:
+        """(metrics, notes) of one evaluated set; notes say what a metric is (for metrics.json)."""
         raise NotImplementedError
 
     def _eval_batch(self, batch: Batch, stage: str, dataloader_idx: int = 0) -> FusionOutput:
         terms, out, encoded = self.losses(batch)
-        self._log_terms(terms, stage, len(batch))
-        # this batch's records, read by callbacks (confusion matrices) instead of re-running the model
-        self.last_eval_records = self.eval_step(batch, out, encoded, stage)
-        self._records.extend((dataloader_idx,) + r for r in self.last_eval_records)
+        self.log_terms(terms, stage, len(batch))
+        records = self.eval_step(batch, out, encoded, stage)
+        if stage == "test":
+            self._attach_latents(records, out)
+        self._records.extend((dataloader_idx, r) for r in records)
         return out
 
-    # the FusionOutput goes to callbacks' on_*_batch_end (latent-space plots, confusion matrices)
+    def _attach_latents(self, records: list[EvalRecord], out: FusionOutput) -> None:
+        """Test records also carry the fused vector and the discriminator's real/generated latents."""
+        latents = {"z": out.z}
+        pair = self.fusion.discriminated_latents(out)
+        if pair is not None:
+            latents[REAL_LATENTS], latents[FAKE_LATENTS] = pair
+        arrays = {k: v.detach().float().cpu().numpy() for k, v in latents.items()}
+        for k, record in enumerate(records):
+            record.latents = {name: a[k] for name, a in arrays.items()}
+
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> FusionOutput:
         return self._eval_batch(batch, "val", dataloader_idx)
 
@@ -212,33 +209,40 @@ class FusionTask(L.LightningModule):
     on_test_epoch_start = on_validation_epoch_start
 
     def _eval_epoch_end(self, stage: str) -> None:
-        names = self.test_set_names() if stage == "test" else ["val"]
-        by_set: dict[int, list[tuple]] = {}
-        for r in self._records:
-            by_set.setdefault(r[0], []).append(r[1:])
+        names = self.eval_context.set_names if stage == "test" else ["val"]
+        by_set: dict[int, list[EvalRecord]] = {}
+        for idx, r in self._records:
+            by_set.setdefault(idx, []).append(r)
         self._records = []
         for idx, name in enumerate(names):
             records = gather_unique(by_set.get(idx, []))
             if not records:
                 continue
             prefix = stage if len(names) == 1 else f"{stage}/{name}"
+            metrics, notes = self.eval_metrics(records, stage)
             # every rank computed the same numbers from the gathered records: sync_dist averages
             # identical values (it keeps Lightning from warning about unsynchronized epoch metrics)
-            for key, value in self.eval_metrics(records, stage).items():
+            for key, value in metrics.items():
                 if isinstance(value, float) and math.isfinite(value):
                     self.log(f"{prefix}/{key}", value, sync_dist=True,
                              prog_bar=key in ("bleu", "f1_mean", "mae"))
             self.log(f"{prefix}/num_samples", float(len(records)), sync_dist=True)
+            self.metric_notes.update(notes)
+            result = EvalResult(stage=stage, set_name=name, prefix=prefix, several=len(names) > 1,
+                                kind=self.prediction_kind, label_names=[str(n) for n in self.spec.label_names],
+                                modalities=list(self.fusion.modalities), records=records,
+                                metrics=metrics, notes=notes)
+            self.eval_results[prefix] = result
+            if not self.trainer.sanity_checking:
+                for callback in self.trainer.callbacks:
+                    if isinstance(callback, EvaluationCallback):
+                        callback.on_evaluation(self.trainer, result)
 
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
-
-    def test_set_names(self) -> list[str]:
-        dm = getattr(self.trainer, "datamodule", None)
-        return list(getattr(dm, "test_names", None) or ["test"])
 
     # --- reporting ----------------------------------------------------------------------------
     def parameter_counts(self) -> dict[str, int]:

@@ -1,28 +1,31 @@
 """Translation: source text (+ other modalities) -> target sentence.
 
 The decoder starts from the fused vector z and, by default, attends over the text encoder's states
-(or over the fusion's ``memory`` when it provides one). Training uses teacher forcing; validation
-decodes greedily, test with batched beam search; BLEU is sacreBLEU on detokenized output
-(case-insensitive when the target vocabulary is lowercased), and at test time also the tokenized
-BLEU of the MMT literature (fusionlab/metrics/bleu.py).
+(``attend``: which modality's states; the decoder itself adds z to what it attends over, see
+fusionlab/heads/decoder.py). Training uses teacher forcing; validation decodes greedily, test with
+batched beam search; BLEU is sacreBLEU on detokenized output (case-insensitive when the target
+vocabulary is lowercased), and at test time also the tokenized BLEU of the MMT literature
+(fusionlab/metrics/bleu.py). Hypotheses are detokenized with the DataModule's target tokenizer
+(``FusionTask.eval_context``).
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fusionlab.data.batch import Batch
-from fusionlab.fusion.base import Encoded, FusionOutput
+from fusionlab.contracts import TEXT, Batch, Encoded, EvalRecord, FusionOutput
+from fusionlab.errors import ConfigError
 from fusionlab.tasks.base import FusionTask
 
 
 class TranslationTask(FusionTask):
     """decoder: partial decoder factory (vocab_size, d, pad_id, bos_id, eos_id) -> Decoder.
     generation: {beam_size, val_beam_size, max_len, length_penalty}; label_smoothing: CE smoothing."""
+
+    prediction_kind = TEXT
 
     def __init__(self, data_spec: dict, fusion: Callable, decoder: Callable, latent_dim: int = 256,
                  generation: dict | None = None, label_smoothing: float = 0.0,
@@ -35,55 +38,42 @@ class TranslationTask(FusionTask):
                            **(generation or {})}
         self.label_smoothing = float(label_smoothing)
         self.attend = attend
-        self.samples: list[dict] = []  # last evaluation's first sentences, for the samples table
 
-    def memory(self, out: FusionOutput, encoded: dict[str, Encoded]) -> tuple[Tensor | None, Tensor | None]:
-        """(B, 1 + S, d) states the decoder attends to, and their (B, 1 + S) mask: the fused vector z
-        as step 0 (so the fusion stays visible at every decoding step, not only in the initial
-        state), then the fusion's memory if it has one, else the ``attend`` modality's states."""
-        if out.memory is not None:
-            seq, mask = out.memory, out.memory_mask
-        else:
-            first = self.attend if self.attend in encoded else next(iter(encoded))
-            seq, mask = encoded[first].seq, encoded[first].mask
-        if seq is None:
-            return None, None
-        if mask is None:
-            mask = torch.ones(seq.shape[:2], dtype=torch.bool, device=seq.device)
-        z_step = torch.ones_like(mask[:, :1])
-        return torch.cat([out.z.unsqueeze(1), seq], 1), torch.cat([z_step, mask], 1)
+    def memory(self, encoded: dict[str, Encoded]) -> tuple[Tensor | None, Tensor | None]:
+        """(B, S, d) states of the ``attend`` modality (else the first one) and their (B, S) mask, or
+        (None, None) when it has no per-step states."""
+        first = self.attend if self.attend in encoded else next(iter(encoded))
+        return encoded[first].seq, encoded[first].mask
 
     def task_loss(self, out: FusionOutput, encoded: dict[str, Encoded], batch: Batch) -> Tensor:
-        memory, memory_mask = self.memory(out, encoded)
+        memory, memory_mask = self.memory(encoded)
         logits = self.decoder(batch.target[:, :-1], out.z, memory, memory_mask)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.target[:, 1:].reshape(-1),
                                ignore_index=self.spec.pad_id, label_smoothing=self.label_smoothing)
 
     def translate(self, out: FusionOutput, encoded: dict[str, Encoded], beam_size: int) -> list[list[int]]:
-        memory, memory_mask = self.memory(out, encoded)
+        memory, memory_mask = self.memory(encoded)
         return self.decoder.generate(out.z, memory, memory_mask, max_len=self.generation["max_len"],
                                      beam_size=beam_size,
                                      length_penalty=self.generation["length_penalty"])
 
-    def eval_step(self, batch, out, encoded, stage):
+    def eval_step(self, batch, out, encoded, stage) -> list[EvalRecord]:
+        decode = self.eval_context.decode
+        if decode is None:
+            raise ConfigError("translation evaluation needs the target tokenizer: evaluate with a "
+                              "translation DataModule (trainer.test(model, datamodule=dm))")
         beam = self.generation["beam_size" if stage == "test" else "val_beam_size"]
         hyps = self.translate(out, encoded, beam)
-        tok = self.trainer.datamodule.tgt_tokenizer
-        return [(int(i), tok.decode(h), ref)
-                for i, h, ref in zip(batch.index.tolist(), hyps, batch.target_text)]
+        sources = batch.meta.get("source_text") or [None] * len(batch)
+        return [EvalRecord(int(i), decode(h), ref, source=src)
+                for i, h, ref, src in zip(batch.index.tolist(), hyps, batch.target_text, sources)]
 
     def eval_metrics(self, records, stage):
         """bleu: sacreBLEU on the detokenized output, case-insensitive (case:lc) when the target
-        vocabulary is lowercased; test only: bleu_tok, the MMT literature's tokenized BLEU.
-        ``metric_notes`` (written to metrics.json) names each."""
+        vocabulary is lowercased; test only: bleu_tok, the MMT literature's tokenized BLEU. The
+        notes (bleu_signature, bleu_tok_description) name each."""
         from fusionlab.metrics.bleu import translation_scores
 
-        dm = self.trainer.datamodule
-        metrics, notes = translation_scores(
-            [r[1] for r in records], [r[2] for r in records],
-            lowercase=bool(getattr(dm.tgt_tokenizer, "lowercase", False)),
-            lang=str(getattr(dm, "tgt_lang", "en")), tokenized=stage == "test")
-        self.bleu_signature = notes["bleu_signature"]
-        self.metric_notes = {**getattr(self, "metric_notes", {}), **notes}
-        self.samples = [{"index": r[0], "hypothesis": r[1], "reference": r[2]} for r in records[:20]]
-        return metrics
+        ctx = self.eval_context
+        return translation_scores([r.prediction for r in records], [r.target for r in records],
+                                  lowercase=ctx.lowercase, lang=ctx.tgt_lang, tokenized=stage == "test")
