@@ -153,44 +153,24 @@ def prepare_affect(module_cls, args: argparse.Namespace) -> dict:
     return affect_summary(dm)
 
 
-def prepare_iemocap(args: argparse.Namespace) -> dict:
-    from fusionlab.data.cmu_pickle import IemocapDataModule
+def preparer(prepare: Callable, target: str) -> Callable[[argparse.Namespace], dict]:
+    """``prepare(<the DataModule class named target>, args)``; the class is imported when it runs."""
+    def run(args: argparse.Namespace) -> dict:
+        from hydra.utils import get_class
 
-    return prepare_affect(IemocapDataModule, args)
+        return prepare(get_class(target), args)
 
-
-def prepare_mosi(args: argparse.Namespace) -> dict:
-    from fusionlab.data.cmu_pickle import MosiDataModule
-
-    return prepare_affect(MosiDataModule, args)
-
-
-def prepare_mosei(args: argparse.Namespace) -> dict:
-    from fusionlab.data.cmu_pickle import MoseiDataModule
-
-    return prepare_affect(MoseiDataModule, args)
-
-
-def prepare_synthetic_emotion(args: argparse.Namespace) -> dict:
-    from fusionlab.data.synthetic_emotion import SyntheticEmotionDataModule
-
-    return prepare_affect(SyntheticEmotionDataModule, args)
-
-
-def prepare_how2(args: argparse.Namespace) -> dict:
-    from fusionlab.data.how2 import How2DataModule
-
-    return prepare_translation(How2DataModule, args)
+    return run
 
 
 PREPARERS: dict[str, Callable[[argparse.Namespace], dict]] = {
     "multi30k": prepare_multi30k,
     "synthetic_mt": prepare_synthetic_mt,
-    "iemocap": prepare_iemocap,
-    "mosi": prepare_mosi,
-    "mosei": prepare_mosei,
-    "synthetic_emotion": prepare_synthetic_emotion,
-    "how2": prepare_how2,
+    "iemocap": preparer(prepare_affect, "fusionlab.data.cmu_pickle.IemocapDataModule"),
+    "mosi": preparer(prepare_affect, "fusionlab.data.cmu_pickle.MosiDataModule"),
+    "mosei": preparer(prepare_affect, "fusionlab.data.cmu_pickle.MoseiDataModule"),
+    "synthetic_emotion": preparer(prepare_affect, "fusionlab.data.synthetic_emotion.SyntheticEmotionDataModule"),
+    "how2": preparer(prepare_translation, "fusionlab.data.how2.How2DataModule"),
 }
 
 
