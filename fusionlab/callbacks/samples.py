@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
+from fusionlab import atomic
 from fusionlab.callbacks.evaluation import EvaluationCallback
 from fusionlab.contracts import TEXT, EvalResult
 
@@ -27,10 +28,7 @@ def one_line(text: str) -> str:
 
 def write_tsv(path: Path, rows: list[list]) -> Path:
     """``rows`` under a header line, tab-separated, written atomically (a reader never sees half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join("\t".join(one_line(c) for c in row) for row in [COLUMNS, *rows]) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, "\n".join("\t".join(one_line(c) for c in row) for row in [COLUMNS, *rows]) + "\n")
     return path
 
 
