@@ -10,7 +10,6 @@ of source and target batches with and without bucketing. Prints a table and writ
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -115,11 +114,9 @@ def main(argv=None) -> int:
         return 1
     results = run(args)
     print_table(results)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"data_{args.tokenizer}.json"
-    path.write_text(json.dumps(results, indent=1))
-    print(f"wrote {path}")
+    from scripts.bench.common import write_report
+
+    write_report(results, Path(args.out) / f"data_{args.tokenizer}.json")
     return 0
 
 

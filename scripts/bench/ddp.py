@@ -127,11 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['device']:6} {r['processes']:>5} {r['threads']:>7} {r['per_device_batch']:>9} "
               f"{r['samples_per_s']:>10.1f} {r['speedup']:>8.2f} {r['efficiency']:>10.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "cpu_count": os.cpu_count(), "load_average": load,
-                               "torch": torch.__version__, "rows": rows}, indent=2))
-    print(f"written: {out}")
+    from common import write_report  # scripts/bench/common.py
+
+    write_report({"args": vars(args), "cpu_count": os.cpu_count(), "load_average": load,
+                  "torch": torch.__version__, "rows": rows}, args.out)
     return 0
 
 

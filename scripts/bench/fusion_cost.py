@@ -19,7 +19,6 @@ beforehand are not included.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -153,14 +152,13 @@ def main(argv=None) -> None:
     rows = [measure(f, ds, args.latent, args.batch, args.reps)
             for ds in args.datasets.split(",") for f in args.fusions.split(",")]
     print(markdown(rows))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "layouts": LAYOUTS,
             "load_average": os.getloadavg(),
             "memory": "peak running total of torch CPU allocations during one fwd+bwd (torch.profiler)",
             "flops": "torch.utils.flop_counter.FlopCounterMode (matmul/attention/conv only)"}
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"\nwrote {out}")
+    from scripts.bench.common import write_report
+
+    write_report({"meta": meta, "rows": rows}, args.out)
 
 
 if __name__ == "__main__":

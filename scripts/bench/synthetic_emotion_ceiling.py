@@ -11,10 +11,8 @@ four emotions. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -104,10 +102,9 @@ def main() -> None:
     for r in rows:
         print(f"{r['modalities']:<20} {r['train_s']:7.1f} {r['val_acc4']:8.3f} {r['test_acc4']:6.3f} "
               f"{r['test_bin_acc']:7.3f} {r['test_bin_wf1']:7.3f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"epochs": args.epochs, "seed": args.seed, "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    from common import write_report  # scripts/bench/common.py
+
+    write_report({"epochs": args.epochs, "seed": args.seed, "rows": rows}, args.out)
 
 
 if __name__ == "__main__":
