@@ -31,7 +31,7 @@ log = logging.getLogger("fusionlab")
 # --- train ------------------------------------------------------------------------------------
 def train(cfg: DictConfig) -> float | None:
     """Fit and test one configuration; write metrics.json; return cfg.optimized_metric's value."""
-    from fusionlab.threads import thread_limit
+    from fusionlab.run.threads import thread_limit
 
     check_config_values(cfg)
     with thread_limit(cfg.get("threads")) as threads:
@@ -86,8 +86,8 @@ def fit_and_test(cfg: DictConfig, threads: int) -> float | None:
 
 
 def describe_run_folder(folder: str | Path) -> str:
-    """The list of what the run wrote, printed at its end (fusionlab.run_folder)."""
-    from fusionlab.run_folder import describe
+    """The list of what the run wrote, printed at its end (fusionlab.run.folder)."""
+    from fusionlab.run.folder import describe
 
     return describe(folder)
 
@@ -95,7 +95,7 @@ def describe_run_folder(folder: str | Path) -> str:
 # --- evaluate ---------------------------------------------------------------------------------
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint with its run's config; optional modality corruption (robustness curve)."""
-    from fusionlab.threads import thread_limit
+    from fusionlab.run.threads import thread_limit
 
     check_config_values(cfg)
     with thread_limit(cfg.get("threads")) as threads:

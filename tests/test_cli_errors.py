@@ -58,7 +58,7 @@ def test_which_training_lengths_are_refused(compose, overrides, refused):
 
 
 def test_failed_run_folder_is_removed_only_without_content(tmp_path):
-    from fusionlab.run_folder import remove_if_empty
+    from fusionlab.run.folder import remove_if_empty
 
     def run_folder(name: str, *files: str) -> Path:
         folder = tmp_path / "runs" / "2030-01-01" / name

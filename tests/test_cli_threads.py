@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fusionlab.threads import WorkerThreads, resolve_threads
+from fusionlab.run.threads import WorkerThreads, resolve_threads
 from tests.cli_support import EMOTION, run_cli, run_folders
 from tests.scaleout_support import explain
 
@@ -29,7 +29,7 @@ def test_threads_option_takes_effect_in_a_run(tmp_path):
 
 
 def test_default_is_the_affinity_mask_unless_omp_num_threads_was_set(monkeypatch):
-    import fusionlab.threads as threads
+    import fusionlab.run.threads as threads
 
     monkeypatch.setattr(threads, "_STARTUP_OMP", "")
     assert resolve_threads(None) == len(os.sched_getaffinity(0))
@@ -45,7 +45,7 @@ def test_default_is_the_affinity_mask_unless_omp_num_threads_was_set(monkeypatch
 
 
 def test_a_run_uses_the_affinity_mask_by_default_and_restores_torch_afterwards(monkeypatch):
-    import fusionlab.threads as threads
+    import fusionlab.run.threads as threads
 
     monkeypatch.setattr(threads, "_STARTUP_OMP", "")
     before = torch.get_num_threads()

@@ -41,7 +41,7 @@ class FusionDataModule(L.LightningDataModule):
         self.splits: dict[str, Dataset] = {}
         self.tgt_tokenizer: Any = None
         self.tgt_lang: str = "en"  # translation: target language code (subclasses set it)
-        # set by the CLI (fusionlab.threads.WorkerThreads): runs first in every DataLoader worker
+        # set by the CLI (fusionlab.run.threads.WorkerThreads): runs first in every DataLoader worker
         self.worker_init_fn: Any = None
 
     # --- to implement -----------------------------------------------------------------------

@@ -9,6 +9,8 @@
 - ``metrics_file``: metrics.json and the value returned to sweepers
 - ``wandb_identity``: one W&B run per job (id kept across resumes, sweep groups), closed at the end
 - ``guard``: failures as one ``fusionlab: error:`` line, error.json, empty run folders removed
+- ``threads``: the ``threads`` option (torch, OpenMP/BLAS of children, DataLoader workers)
+- ``folder``: what a run wrote into its folder (printed at the end), clean-up of an empty one
 
 None of them imports torch, lightning or wandb at module level (``python train.py --help`` stays fast).
 """

@@ -17,10 +17,10 @@ def instantiate_group(node: DictConfig | None) -> list:
 
 def build_datamodule(dataset_cfg: DictConfig, threads: int | None = None):
     """The datamodule, prepared and set up; ``threads``: the run's thread budget, shared out among
-    its DataLoader workers (fusionlab.threads.WorkerThreads)."""
+    its DataLoader workers (fusionlab.run.threads.WorkerThreads)."""
     from hydra.utils import instantiate
 
-    from fusionlab.threads import WorkerThreads
+    from fusionlab.run.threads import WorkerThreads
 
     dm = instantiate(dataset_cfg)
     if threads is not None and hasattr(dm, "worker_init_fn"):

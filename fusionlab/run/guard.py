@@ -121,7 +121,7 @@ def run_guarded(fn, cfg: DictConfig):
             return failed_job_value(cfg)
         folder = created_run_folder(cfg)
         if folder is not None:
-            from fusionlab.run_folder import remove_if_empty
+            from fusionlab.run.folder import remove_if_empty
 
             remove_if_empty(folder, keep=OmegaConf.select(cfg, "paths.log_dir", default=None))
         if not is_user_error(e) or cfg.get("verbose") or os.environ.get("HYDRA_FULL_ERROR") == "1":
