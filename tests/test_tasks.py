@@ -1,0 +1,118 @@
+"""Task modules: checkpoints of the code before the task refactor still load and compute the same
+numbers; the optimizer group is a switch; task.protocol's old name; regression is its own task."""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from fusionlab.contracts import Batch
+from fusionlab.errors import ConfigError
+from fusionlab.heads.transformer_decoder import TransformerDecoder
+from fusionlab.tasks.classification import ClassificationTask
+from fusionlab.tasks.translation import TranslationTask
+from tests.tiny import TinyEmotionDataModule
+
+OLD = Path(__file__).parent / "data" / "pre_refactor_checkpoints.pt"
+GAN = OmegaConf.create({"_target_": "fusionlab.fusion.gan.GANFusion", "_partial_": True})
+
+
+def gan_factory():
+    """conf/fusion/gan.yaml's GANFusion, as the old checkpoints were built with."""
+    node = OmegaConf.merge(OmegaConf.load(Path(__file__).parents[1] / "conf" / "fusion" / "gan.yaml"), GAN)
+    return instantiate(node)
+
+
+@pytest.fixture(scope="module")
+def old():
+    return torch.load(OLD, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("name", ["translation_gan", "emotion_gan"])
+def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, name):
+    """tests/data/make_pre_refactor_checkpoints.py ran on commit 87a1e04: the model rebuilt from the
+    checkpoint's hyper-parameters (a dict optimizer, protocol "mult") loads its state_dict strictly
+    and gives the losses, fused vectors and predictions the old code gave, bit for bit (the old
+    TransformerDecoder attended over [z_proj(z); z; text], now built in one place)."""
+    entry = old[name]
+    hparams = dict(entry["checkpoint"]["hyper_parameters"])
+    if name == "translation_gan":
+        task = TranslationTask(**hparams, fusion=gan_factory(),
+                               decoder=functools.partial(TransformerDecoder, num_layers=1, nhead=2, ff=32,
+                                                         dropout=0.1))
+    else:
+        task = ClassificationTask(**hparams, fusion=gan_factory())
+        assert task.protocol == "binary"
+    task.load_state_dict(entry["checkpoint"]["state_dict"], strict=True)
+    task.eval()
+    batch = Batch(**entry["batch"])
+    expected = entry["outputs"]
+    with torch.no_grad():
+        terms, out, encoded = task.losses(batch)
+        for k, v in terms.items():
+            assert torch.equal(v, expected[f"loss_{k}"]), k
+        assert torch.equal(out.z, expected["z"])
+        if name == "translation_gan":
+            for beam in (1, 2):
+                assert task.translate(out, encoded, beam) == expected[f"beam{beam}"]
+        else:
+            assert torch.equal(task.head.predict(task.head(out.z)), expected["pred"])
+    # the adversarial strategy builds its two optimizers from the old dict of Adam options
+    opt_g, opt_d = task.configure_optimizers()
+    assert type(opt_g) is torch.optim.Adam and opt_d.param_groups[0]["lr"] == hparams["optimizer"]["lr"]
+
+
+def tiny_task(compose, *overrides):
+    """The task of `dataset=synthetic_emotion <overrides>` built on tests/tiny.py's data."""
+    cfg = compose("dataset=synthetic_emotion", *overrides)
+    dm = TinyEmotionDataModule()
+    dm.setup()
+    return instantiate(cfg.task, data_spec=dm.spec.to_dict(), fusion=instantiate(cfg.fusion),
+                       encoder=OmegaConf.to_container(cfg.encoder, resolve=True), _convert_="all")
+
+
+def test_optimizer_group_switches_the_optimizer_and_keeps_the_dataset_lr(compose):
+    adam = tiny_task(compose, "fusion=concat").configure_optimizers()
+    assert type(adam) is torch.optim.Adam
+    assert adam.defaults["lr"] == 2e-3 and adam.defaults["betas"] == (0.9, 0.999)  # synthetic_emotion's lr
+    assert adam.defaults["weight_decay"] == 0.0
+    adamw = tiny_task(compose, "fusion=concat", "optimizer=adamw").configure_optimizers()
+    assert type(adamw) is torch.optim.AdamW
+    assert adamw.defaults["lr"] == 2e-3 and adamw.defaults["weight_decay"] == 0.01
+    lr = tiny_task(compose, "fusion=concat", "task.optimizer.lr=0.0123").configure_optimizers()
+    assert lr.defaults["lr"] == 0.0123
+
+
+def test_discriminator_lr_option_and_weights_only_hyper_parameters(compose):
+    task = tiny_task(compose, "fusion=gan", "optimizer=adamw", "task.optimizer.d_lr=5e-4")
+    opt_g, opt_d = task.configure_optimizers()
+    assert type(opt_g) is type(opt_d) is torch.optim.AdamW
+    assert opt_g.defaults["lr"] == 2e-3 and opt_d.defaults["lr"] == 5e-4
+    assert opt_d.defaults["weight_decay"] == 0.01
+    buffer = io.BytesIO()
+    torch.save({"hyper_parameters": dict(task.hparams)}, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)  # no partial optimizer in the checkpoint
+    assert "optimizer" not in loaded["hyper_parameters"]
+
+
+def test_protocol_old_name_is_accepted_with_a_log_line_and_unknown_ones_are_refused(caplog):
+    dm = TinyEmotionDataModule()
+    dm.setup()
+    concat = instantiate(OmegaConf.load(Path(__file__).parents[1] / "conf" / "fusion" / "concat.yaml"))
+    with caplog.at_level(logging.WARNING, logger="fusionlab.tasks.classification"):
+        task = ClassificationTask(dm.spec.to_dict(), fusion=concat, latent_dim=8, protocol="mult")
+    assert task.protocol == "binary" and "task.protocol=mult is the old name of task.protocol=binary" in caplog.text
+    with pytest.raises(ConfigError, match="task.protocol must be 'binary' or 'fourway', got 'multi'"):
+        ClassificationTask(dm.spec.to_dict(), fusion=concat, latent_dim=8, protocol="multi")
+    spec = dm.spec.to_dict()
+    spec["task"] = "regression"
+    with pytest.raises(ConfigError, match="use task=regression"):
+        ClassificationTask(spec, fusion=concat, latent_dim=8)
