@@ -16,7 +16,7 @@ from fusionlab.callbacks.evaluation import EvaluationCallback
 from fusionlab.cli import train
 from tests.conftest import compose_train
 from tests.scaleout_support import TINY, dataset_args
-from tests.test_adding_a_dataset import readme_blocks
+from tests.readme_examples import install_example
 
 
 class KeepResults(EvaluationCallback):
@@ -36,15 +36,7 @@ class KeepResults(EvaluationCallback):
 @pytest.fixture
 def multilabel(tmp_path, monkeypatch):
     """The README's two files in place: the module on fusionlab.tasks' path, the YAML on Hydra's."""
-    blocks = readme_blocks("### Adding a task")
-    package = tmp_path / "fusionlab_tasks"
-    package.mkdir()
-    (package / "multilabel.py").write_text(blocks["python"])
-    monkeypatch.setattr(fusionlab.tasks, "__path__", [*fusionlab.tasks.__path__, str(package)])
-    monkeypatch.delitem(sys.modules, "fusionlab.tasks.multilabel", raising=False)
-    conf = tmp_path / "conf"
-    (conf / "task").mkdir(parents=True)
-    (conf / "task" / "multilabel.yaml").write_text(blocks["yaml"])
+    conf = install_example("### Adding a task", fusionlab.tasks, "multilabel", "task", tmp_path, monkeypatch)
     KeepResults.results, KeepResults.logged = [], set()
     yield [f"hydra.searchpath=[file://{conf}]", "task=multilabel"]
     sys.modules.pop("fusionlab.tasks.multilabel", None)
