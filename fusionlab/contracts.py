@@ -32,7 +32,8 @@ from fusionlab.data.spec import (CLASSIFICATION, REGRESSION, SEQUENCE, TOKENS, T
 
 __all__ = ["Batch", "DataSpec", "ModalitySpec", "TOKENS", "VECTOR", "SEQUENCE", "TRANSLATION",
            "CLASSIFICATION", "REGRESSION", "Encoded", "FusionOutput", "REAL_LATENTS", "FAKE_LATENTS",
-           "ADVERSARIAL_TERM", "EvalContext", "EvalRecord", "EvalResult", "PER_LABEL", "CLASS", "SCORE",
+           "ADVERSARIAL_TERM", "DISCRIMINATOR_TERM", "D_ACC_REAL", "D_ACC_FAKE", "REAL_NORM", "FAKE_NORM",
+           "EvalContext", "EvalRecord", "EvalResult", "PER_LABEL", "CLASS", "SCORE",
            "TEXT"]
 
 
@@ -72,6 +73,11 @@ class Encoded:
 REAL_LATENTS, FAKE_LATENTS = "z_real", "z_fake"
 #: ``FusionOutput.losses`` key of the generator's adversarial term (its share of the loss is logged).
 ADVERSARIAL_TERM = "adv_g"
+#: the discriminator step's loss term, logged as ``train/loss_d`` (fusionlab/tasks/adversarial.py)
+DISCRIMINATOR_TERM = "d"
+#: ``Fusion.last_discriminator_stats`` keys the collapse monitor reads (logged as ``train/<key>``):
+#: D's accuracy on real and on generated latents, and the latents' mean norms
+D_ACC_REAL, D_ACC_FAKE, REAL_NORM, FAKE_NORM = "d_acc_real", "d_acc_fake", "z_real_norm", "z_fake_norm"
 
 
 @dataclass

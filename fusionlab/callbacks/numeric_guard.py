@@ -13,11 +13,16 @@ import math
 
 import lightning as L
 
+from fusionlab.contracts import D_ACC_FAKE, D_ACC_REAL, DISCRIMINATOR_TERM, FAKE_NORM, REAL_NORM
 from fusionlab.errors import ConfigError, NumericalError
 
 log = logging.getLogger(__name__)
 
 ACTIONS = ("off", "warn", "stop")
+#: what the adversarial training strategy logs per step (names declared in fusionlab/contracts.py)
+D_LOSS_STEP = f"train/loss_{DISCRIMINATOR_TERM}_step"
+ACC_REAL_STEP, ACC_FAKE_STEP = f"train/{D_ACC_REAL}_step", f"train/{D_ACC_FAKE}_step"
+REAL_NORM_STEP, FAKE_NORM_STEP = f"train/{REAL_NORM}_step", f"train/{FAKE_NORM}_step"
 
 
 class DiscriminatorCollapseMonitor(L.Callback):
@@ -37,7 +42,7 @@ class DiscriminatorCollapseMonitor(L.Callback):
     log ``metric``, so the callback is a no-op for them.
     """
 
-    def __init__(self, metric: str = "train/loss_d_step", threshold: float = 1e-3, patience: int = 200,
+    def __init__(self, metric: str = D_LOSS_STEP, threshold: float = 1e-3, patience: int = 200,
                  action: str = "warn", acc_threshold: float = 0.995, task_patience: int = 3,
                  min_delta: float = 1e-3, scale_ratio: float = 4.0):
         if action not in ACTIONS:
@@ -58,7 +63,7 @@ class DiscriminatorCollapseMonitor(L.Callback):
         loss = metrics.get(self.metric)
         if loss is not None and math.isfinite(float(loss)) and float(loss) < self.threshold:
             return f"{self.metric} < {self.threshold:g}"
-        real, fake = metrics.get("train/d_acc_real_step"), metrics.get("train/d_acc_fake_step")
+        real, fake = metrics.get(ACC_REAL_STEP), metrics.get(ACC_FAKE_STEP)
         if real is not None and fake is not None and min(float(real), float(fake)) >= self.acc_threshold:
             return f"discriminator accuracy >= {self.acc_threshold:g} on real and generated latents"
         return None
@@ -88,8 +93,8 @@ class DiscriminatorCollapseMonitor(L.Callback):
             "fusion.d_lr or fusion.adv_weight, or use fusion.discriminator_norm=spectral"))
 
     def _check_scale(self, trainer: L.Trainer) -> None:
-        fake = trainer.callback_metrics.get("train/z_fake_norm_step")
-        real = trainer.callback_metrics.get("train/z_real_norm_step")
+        fake = trainer.callback_metrics.get(FAKE_NORM_STEP)
+        real = trainer.callback_metrics.get(REAL_NORM_STEP)
         if self.scale_ratio <= 0 or fake is None or real is None:
             return
         ratio = float(fake) / max(float(real), 1e-12)

@@ -26,14 +26,11 @@ from typing import TYPE_CHECKING
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from fusionlab.contracts import ADVERSARIAL_TERM, Batch, Encoded, FusionOutput
+from fusionlab.contracts import ADVERSARIAL_TERM, DISCRIMINATOR_TERM, Batch, Encoded, FusionOutput
 from fusionlab.tasks.optimizers import OptimizerFactory
 
 if TYPE_CHECKING:
     from fusionlab.tasks.base import FusionTask
-
-#: the discriminator loss's term name: logged as train/loss_d (the collapse monitor watches it)
-DISCRIMINATOR_TERM = "d"
 
 
 class AdversarialTraining:
