@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
+from hydra.utils import get_class
 
+from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion
 from tests.fusion_zoo_support import (FUSION_NAMES, MODALITIES, build_fusion, fusion_config,
                                       make_encoded, pad_with_garbage, permute)
@@ -121,6 +125,12 @@ def _affine(P: dict, name: str, x: torch.Tensor) -> torch.Tensor:
     """x Wᵀ + b with W, b = P[name.weight], P[name.bias] (no bias when the layer has none)."""
     out = x @ P[f"{name}.weight"].T
     return out + P[f"{name}.bias"] if f"{name}.bias" in P else out
+
+
+def _layer_norm(P: dict, name: str, x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """(x - mean) / sqrt(biased variance + eps) over the last dim, times weight, plus bias."""
+    centred = x - x.mean(-1, keepdim=True)
+    return centred / torch.sqrt((centred ** 2).mean(-1, keepdim=True) + eps) * P[f"{name}.weight"] + P[f"{name}.bias"]
 
 
 def _relu(x):
@@ -241,9 +251,14 @@ def _ref_ptp(P, v, c):
 
 
 def _ref_auto(P, v, c):
-    """AutoFusion: z = ReLU(L2 tanh(L1 x)), x̂ = L4 ReLU(L3 z), J_tr = mean (x̂ - x)²."""
+    """AutoFusion: z = ReLU(N2(L2 tanh(N1(L1 x)))), x̂ = L4 ReLU(L3 z), J_tr = mean (x̂ - x)²; N1, N2
+    are LayerNorms with compressor_norm=layer (identity with none, the paper's text)."""
     x = torch.cat([v[m] for m in MODALITIES], -1)
-    z = _relu(_affine(P, "block.compress.2", torch.tanh(_affine(P, "block.compress.0", x))))
+    if c.get("compressor_norm", "none") == "layer":
+        h = torch.tanh(_layer_norm(P, "block.compress.1", _affine(P, "block.compress.0", x)))
+        z = _relu(_layer_norm(P, "block.compress.4", _affine(P, "block.compress.3", h)))
+    else:
+        z = _relu(_affine(P, "block.compress.2", torch.tanh(_affine(P, "block.compress.0", x))))
     x_hat = _affine(P, "block.reconstruct.2", _relu(_affine(P, "block.reconstruct.0", z)))
     return z, {"recon": ((x_hat - x) ** 2).mean()}
 
@@ -316,6 +331,33 @@ def test_change_detectors(name):
     torch.testing.assert_close(z.sum(0)[:4], torch.tensor(CHANGE_DETECTORS[name]), rtol=1e-4, atol=1e-5)
 
 
+# ----- each option's value stated once: in conf/fusion/<name>.yaml ---------------------------------
+def option_problems(cfg) -> list[str]:
+    """What breaks "values in the YAML, names in the signature" for a fusion config: the class takes
+    (modalities, d_in, d_out, *, <options>) with no Python defaults, and the YAML gives every option
+    a value and nothing else."""
+    cls = get_class(cfg._target_)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if [p.name for p in params[:3]] != ["modalities", "d_in", "d_out"]:
+        return [f"{cls.__name__}.__init__ must start with (modalities, d_in, d_out)"]
+    options = params[3:]
+    problems = [f"{p.name}: not keyword-only (list the options after `*`)"
+                for p in options if p.kind is not p.KEYWORD_ONLY]
+    problems += [f"{p.name}: has a default in Python; state its value only in the YAML"
+                 for p in options if p.default is not p.empty]
+    named, given = {p.name for p in options}, {k for k in cfg if not str(k).startswith("_")}
+    problems += [f"{k}: in the YAML but not an option of {cls.__name__}" for k in sorted(given - named)]
+    problems += [f"{k}: an option of {cls.__name__} without a value in the YAML" for k in sorted(named - given)]
+    return problems
+
+
+def test_build_fusion_refuses_an_option_the_yaml_does_not_name():
+    with pytest.raises(ConfigError, match=r"fusion.hidden_size is not an option of fusion=tfn .*'hidden'"):
+        build_fusion("tfn", hidden_size=3)
+    with pytest.raises(ConfigError, match=r"fusion=tfm: no .*tfm.yaml; the fusions are \[.*'tfn'"):
+        build_fusion("tfm")
+
+
 # ----- parameter counts: M modalities, D = d_in, O = d_out, options from the config ------------
 def _linear(a, b, bias=True):
     return a * b + (b if bias else 0)
@@ -335,9 +377,15 @@ def _mult_stack(d, ff_mult, layers):
     return layers * _mult_layer(d, ff_mult) + 2 * d     # + the final LayerNorm
 
 
-def _autofusion(f, d):
+def _compressor(f, d, norm="none"):
+    """Linear(f, f/2) -> [LayerNorm] -> tanh -> Linear(f/2, d) -> [LayerNorm] -> ReLU."""
     h = f // 2
-    return _linear(f, h) + _linear(h, d) + _linear(d, h) + _linear(h, f)
+    return _linear(f, h) + _linear(h, d) + (2 * h + 2 * d if norm == "layer" else 0)
+
+
+def _autofusion(f, d, norm="none"):
+    h = f // 2
+    return _compressor(f, d, norm) + _linear(d, h) + _linear(h, f)
 
 
 def _bn_stack(dims, out):
@@ -369,10 +417,10 @@ def _mult(M, D, O, c):
 PARAM_FORMULAS = {
     "concat": lambda M, D, O, c: _linear(M * D, O),
     "text_only": lambda M, D, O, c: 0 if D == O else _linear(D, O),
-    "auto": lambda M, D, O, c: _autofusion(M * D, O),
-    "gan": lambda M, D, O, c: M * (_bn_stack([D, 2 * D, 2 * D], D) + _autofusion((M - 1) * D, D)
-                                   + _gan_discriminator(D, c)) + _linear(M * D, M * D // 2)
-    + _linear(M * D // 2, O),
+    "auto": lambda M, D, O, c: _autofusion(M * D, O, c.get("compressor_norm", "none")),
+    "gan": lambda M, D, O, c: M * (_bn_stack([D, 2 * D, 2 * D], D)
+                                   + _autofusion((M - 1) * D, D, c.get("compressor_norm", "none"))
+                                   + _gan_discriminator(D, c)) + _compressor(M * D, O, c.get("compressor_norm", "none")),
     "tfn": lambda M, D, O, c: M * _linear(D, c.tfn_dim) + _linear((c.tfn_dim + 1) ** M, c.hidden)
     + _linear(c.hidden, c.hidden) + _linear(c.hidden, O),
     "lmf": lambda M, D, O, c: M * c.rank * (D + 1) * O + c.rank + O,
