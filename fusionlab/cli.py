@@ -75,7 +75,7 @@ def fit_and_test(cfg: DictConfig, threads: int) -> float | None:
         trainer.test(model, datamodule=dm)
         metrics.update(scalar_metrics(trainer.callback_metrics, ("test/",)))
     # what each metric is (sacreBLEU signature, tokenized-BLEU recipe, ...), set by the task
-    metrics_meta = dict(getattr(model, "metric_notes", None) or {})
+    metrics_meta = dict(model.metric_notes)
     result = {**metrics, **metrics_meta, **counts, "best_model_path": best}
     if trainer.is_global_zero:
         path = write_metrics(cfg.paths.output_dir, result)
@@ -133,7 +133,7 @@ def evaluate_checkpoint(cfg: DictConfig, threads: int) -> dict[str, float]:
         results = scalar_metrics(trainer.callback_metrics, ("test/",))
     if trainer.is_global_zero:
         # + what each metric is (sacreBLEU signature, tokenized-BLEU recipe), as train() writes
-        write_metrics(cfg.paths.output_dir, {**results, **(getattr(model, "metric_notes", None) or {})})
+        write_metrics(cfg.paths.output_dir, {**results, **model.metric_notes})
         print(json.dumps(results, indent=2))
         print(describe_run_folder(cfg.paths.output_dir))
     return results

@@ -81,7 +81,7 @@ def test_gan_health_metrics_are_logged(tmp_path, searchpath, saturating_discrimi
     assert torch.allclose(stats["z_real_norm"], reals.norm(dim=-1).mean())
     logged = {}
     model.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
-    model._log_gan_health(terms, len(batch))
+    model.adversarial.log_health(terms, len(batch))
     expected = 0.5 * terms["adv_g"].item() / terms["total"].item()
     assert logged["train/adv_share"] == pytest.approx(expected, rel=1e-5)
     assert {"train/d_acc_real", "train/d_acc_fake", "train/z_fake_norm"} <= set(logged)

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
         "budget_minutes": args.minutes, "params_total": counts["params/total"],
         "test_set": "test_2016_flickr", "test_bleu": bleu,
         "test_bleu_tokenized": float(trainer.callback_metrics.get("test/bleu_tok", float("nan"))),
-        "bleu_signature": getattr(model, "bleu_signature", ""),
+        "bleu_signature": model.metric_notes.get("bleu_signature", ""),
         "beam_size": int(cfg.task.generation.beam_size),
         "best_checkpoint_val_bleu": float(trainer.checkpoint_callback.best_model_score or float("nan"))
         if trainer.checkpoint_callback else None,
@@ -177,7 +177,8 @@ def run(args: argparse.Namespace, root: Path) -> None:
         "optimizer_steps": trainer.global_step,
         "seconds": {"prepare_data": t_prepare, "setup_total": t_setup, "fit": t_fit, "test": t_test},
         "total_minutes": total_min, "peak_rss_mb": rss, "val_curve": curve.points,
-        "samples": model.samples[:5], "goals": GOALS,
+        "samples": [{"index": r.index, "hypothesis": r.prediction, "reference": r.target}
+                    for r in model.eval_results["test"].records[:5]], "goals": GOALS,
         "goal_met": {"bleu": bleu >= GOALS["bleu"], "time": total_min <= GOALS["total_minutes"],
                      "memory": rss["peak"] / 1024 <= GOALS["peak_rss_gb"]},
     }
