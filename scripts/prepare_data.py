@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True, help="the dataset folder (release root)")
     parser.add_argument("--cache-dir", default=None,
                         help="tokenizer/tokenized-split cache folder (default: train.py's paths.cache_dir)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="DataModule options")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="DataModule options (several after one --set, or --set repeated)")
     parser.add_argument("--json", default=None, help="also write the summary to this JSON file")
     args = parser.parse_args(argv)
     try:
