@@ -78,6 +78,7 @@ BUDGETS = [
     (r"^python scripts/bench/ddp\.py", "--steps 2 --warmup 1"),
     (r"^python scripts/bench/fusion_cost\.py", "--reps 1 --datasets multi30k"),
     (r"^python scripts/bench/startup\.py", "--repeats 1"),
+    (r"^python scripts/bench/decoding\.py", "--sentences 8 --max-len 10"),
     (r"^python scripts/bench/synthetic_emotion_ceiling\.py", "--epochs 1"),
     (r"^python scripts/bench/multi30k_text\.py", "--minutes 0.05 -o trainer.limit_val_batches=1 "
      "-o trainer.limit_test_batches=1"),
