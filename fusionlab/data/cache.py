@@ -34,7 +34,7 @@ def default_cache_dir(cwd: str | Path | None = None) -> Path:
     resolved from the paths config (honours ``FUSIONLAB_DATA`` and ``FUSIONLAB_CONF``)."""
     from omegaconf import OmegaConf
 
-    from fusionlab.cli import CONF_DIR
+    from fusionlab.config_dir import CONF_DIR
 
     paths = OmegaConf.load(Path(CONF_DIR) / "paths" / "default.yaml")
     paths.root_dir = str(Path(cwd or os.getcwd()).resolve())
