@@ -7,8 +7,9 @@
     task evaluation: EvalRecords of a set --> EvalResult (metrics, notes, records) --> callbacks, metrics.json
 
 - :class:`Batch` and :class:`DataSpec` (with :class:`ModalitySpec` and the kind/task constants) are what
-  a DataModule yields and describes (defined next to the DataModules, in ``fusionlab/data/batch.py``
-  and ``fusionlab/data/spec.py``, and re-exported here);
+  a DataModule yields and describes (``fusionlab.data.batch`` and ``fusionlab.data.spec`` re-export
+  them); a DataSpec holds only plain values, so it can be stored in a checkpoint's hyper-parameters
+  and loaded with ``torch.load(weights_only=True)``;
 - :class:`Encoded` and :class:`FusionOutput` are the fusion contract (``fusionlab.fusion.base`` re-exports
   them; the capabilities a fusion may declare are attributes of ``Fusion`` there);
 - :class:`EvalContext` is what evaluation needs from the data besides batches (test set names, target
@@ -20,21 +21,102 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
-
-from fusionlab.data.batch import Batch
-from fusionlab.data.spec import (CLASSIFICATION, REGRESSION, SEQUENCE, TOKENS, TRANSLATION, VECTOR,
-                                 DataSpec, ModalitySpec)
 
 __all__ = ["Batch", "DataSpec", "ModalitySpec", "TOKENS", "VECTOR", "SEQUENCE", "TRANSLATION",
            "CLASSIFICATION", "REGRESSION", "Encoded", "FusionOutput", "REAL_LATENTS", "FAKE_LATENTS",
            "ADVERSARIAL_TERM", "DISCRIMINATOR_TERM", "D_ACC_REAL", "D_ACC_FAKE", "REAL_NORM", "FAKE_NORM",
            "EvalContext", "EvalRecord", "EvalResult", "PER_LABEL", "CLASS", "SCORE",
            "TEXT"]
+
+
+# --- what a DataModule yields and describes ----------------------------------------------------
+TOKENS = "tokens"      # (B, T) long token ids + (B, T) bool mask
+VECTOR = "vector"      # (B, D) float feature vector
+SEQUENCE = "sequence"  # (B, T, D) float feature sequence + (B, T) bool mask
+
+TRANSLATION = "translation"
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+@dataclass
+class ModalitySpec:
+    """One input modality. ``dim`` is the vocabulary size for TOKENS, the feature size otherwise."""
+
+    kind: str
+    dim: int
+    pad_id: int = 0
+
+
+@dataclass
+class DataSpec:
+    """Everything the model needs to know about a dataset to build its modules.
+
+    task: TRANSLATION | CLASSIFICATION | REGRESSION.
+    modalities: ordered; the first is the primary (text) modality.
+    Translation: tgt_vocab_size, pad/bos/eos ids of the target tokenizer, tokenizer_fingerprint.
+    Classification: label_names (e.g. Neutral, Happy, Sad, Angry), each a binary task (MulT protocol).
+    """
+
+    task: str
+    modalities: dict[str, ModalitySpec]
+    tgt_vocab_size: int = 0
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    label_names: list[str] = field(default_factory=list)
+    tokenizer_fingerprint: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataSpec":
+        d = dict(d)
+        d["modalities"] = {k: ModalitySpec(**v) for k, v in d["modalities"].items()}
+        return cls(**d)
+
+
+@dataclass
+class Batch:
+    """A collated mini-batch.
+
+    inputs:  modality -> tensor. TOKENS (B, T) long; VECTOR (B, D) float; SEQUENCE (B, T, D) float.
+    masks:   modality -> (B, T) bool, True where the step is real (TOKENS and SEQUENCE modalities).
+             Real steps always come first (right padding); loaders of left-padded releases shift them.
+    index:   (B,) long, row of each sample in its split; lets distributed evaluation drop duplicates.
+    target:  translation: (B, T_tgt) long, BOS w_1 .. w_n EOS then pad_id;
+             classification: (B, n_labels) long class per label (IEMOCAP: 0/1 per emotion);
+             regression: (B,) float.
+    target_text: raw reference sentences (translation only), for sacreBLEU.
+    meta:    other per-sample data, e.g. {"source_text": raw source sentences} (fusions that declare
+             ``wants_raw_text``, sample tables).
+    """
+
+    inputs: dict[str, Tensor]
+    masks: dict[str, Tensor]
+    index: Tensor
+    target: Tensor | None = None
+    target_text: list[str] | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def to(self, device) -> "Batch":
+        return Batch(
+            inputs={k: v.to(device, non_blocking=True) for k, v in self.inputs.items()},
+            masks={k: v.to(device, non_blocking=True) for k, v in self.masks.items()},
+            index=self.index.to(device),
+            target=None if self.target is None else self.target.to(device, non_blocking=True),
+            target_text=self.target_text,
+            meta=self.meta,
+        )
 
 
 # --- the fusion contract ----------------------------------------------------------------------
