@@ -8,6 +8,12 @@ cheapest way to lower J_tr is to shrink the encoders' outputs, and on synthetic_
 collapses to ~0 within a few epochs (the fused model then scores like text-only); with it, J_tr still
 trains the fused vector to keep what is needed to rebuild z. ``detach_target=false`` is the literal
 formula.
+
+``compressor_norm`` (default "layer"; "none" is the paper's text) puts a LayerNorm before the
+compressor's tanh and before its ReLU. Measured on synthetic_mt (seed 3, defaults): without it the
+tanh saturated (24-35% of pre-activations beyond ±2) and 50-70% of the fused vector's ReLU units
+were zero, and test BLEU was 57.0 (text-only ceiling 49.3); with it 80.1 (a purely linear compressor:
+80.9, the LayerNorm before the tanh alone: 73.3, before the ReLU left out). README, "Reproducing the paper".
 """
 
 from __future__ import annotations
@@ -15,16 +21,19 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.mlp import compressor, reconstructor
+from fusionlab.fusion.mlp import COMPRESSOR_NORMS, compressor, reconstructor
 
 
 class AutoEncoderFusion(nn.Module):
     """The AutoFusion block on a ready (B, F) vector: returns fused (B, d) and the reconstruction loss."""
 
-    def __init__(self, f: int, d: int, detach_target: bool = True):
+    def __init__(self, f: int, d: int, detach_target: bool = True, norm: str = "none"):
         super().__init__()
-        self.compress = compressor(f, d)
+        if norm not in COMPRESSOR_NORMS:
+            raise ConfigError(f"fusion.compressor_norm={norm!r}: use one of {', '.join(COMPRESSOR_NORMS)}")
+        self.compress = compressor(f, d, norm)
         self.reconstruct = reconstructor(d, f)
         self.detach_target = detach_target
 
@@ -37,10 +46,11 @@ class AutoEncoderFusion(nn.Module):
 class AutoFusion(Fusion):
     """dict of Encoded (vec (B, d_in) each) -> FusionOutput(z (B, d_out), losses={"recon"})."""
 
-    def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 1.0,
-                 detach_target: bool = True):
+    def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 3.0,
+                 detach_target: bool = True, compressor_norm: str = "layer"):
         super().__init__(modalities, d_in, d_out, loss_weights={"recon": recon_weight})
-        self.block = AutoEncoderFusion(len(self.modalities) * d_in, d_out, detach_target)
+        self.block = AutoEncoderFusion(len(self.modalities) * d_in, d_out, detach_target,
+                                       compressor_norm)
 
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
         z, recon = self.block(self.concatenated(encoded))

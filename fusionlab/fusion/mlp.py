@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from torch import nn
 
+COMPRESSOR_NORMS = ("none", "layer")
 
-def compressor(d_in: int, d_out: int) -> nn.Sequential:
-    """AutoFusion's compression: Linear(F, F/2) -> tanh -> Linear(F/2, d) -> ReLU; (B, F) -> (B, d)."""
+
+def compressor(d_in: int, d_out: int, norm: str = "none") -> nn.Sequential:
+    """AutoFusion's compression: Linear(F, F/2) -> tanh -> Linear(F/2, d) -> ReLU; (B, F) -> (B, d).
+
+    norm="layer" puts a LayerNorm before the tanh and before the ReLU (the paper's text has none):
+    the pre-activations then stay centred and unit-scale, so neither nonlinearity drops the input.
+    """
     half = max(d_in // 2, 1)
+    if norm == "layer":
+        return nn.Sequential(nn.Linear(d_in, half), nn.LayerNorm(half), nn.Tanh(),
+                             nn.Linear(half, d_out), nn.LayerNorm(d_out), nn.ReLU())
     return nn.Sequential(nn.Linear(d_in, half), nn.Tanh(), nn.Linear(half, d_out), nn.ReLU())
 
 
