@@ -9,7 +9,7 @@ A subclass implements three things:
 - ``step_logits(tokens (N, t), state)`` -> (next-token logits (N, V), new state).
 
 and inherits :meth:`generate`, which runs :mod:`fusionlab.heads.beam_search` over :meth:`step`.
-A decoder that attends puts the fused vector z in front of the memory itself (:func:`lead_memory`),
+A decoder that attends puts the fused vector z in front of the memory itself (:func:`prepend`),
 so z stays visible at every decoding step, not only in the initial state.
 """
 
@@ -22,17 +22,16 @@ from fusionlab.errors import ConfigError
 from fusionlab.heads.beam_search import State, beam_search, greedy_search
 
 
-def lead_memory(lead: list[Tensor], memory: Tensor | None,
-                memory_mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    """(B, k + S, d) states to attend over: the ``lead`` (B, d) vectors (always attended), then
-    ``memory`` (B, S, d) if any; and the (B, k + S) mask (all-True where ``memory_mask`` is None)."""
-    head = torch.stack(lead, dim=1)
-    head_mask = torch.ones(head.shape[:2], dtype=torch.bool, device=head.device)
+def prepend(vec: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(B, 1 + S, d) states to attend over: ``vec`` (B, d) as step 0 (always attended), then
+    ``memory`` (B, S, d) if any; and the (B, 1 + S) bool mask (``memory_mask`` None: all real)."""
+    head = vec.unsqueeze(1)
     if memory is None:
-        return head, head_mask
+        return head, torch.ones(head.shape[:2], dtype=torch.bool, device=head.device)
     if memory_mask is None:
         memory_mask = torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)
-    return torch.cat([head, memory], dim=1), torch.cat([head_mask, memory_mask.bool()], dim=1)
+    memory_mask = memory_mask.bool()
+    return torch.cat([head, memory], 1), torch.cat([torch.ones_like(memory_mask[:, :1]), memory_mask], 1)
 
 
 class Decoder(nn.Module):

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
 from fusionlab.heads.beam_search import State
-from fusionlab.heads.decoder import Decoder, lead_memory
+from fusionlab.heads.decoder import Decoder, prepend
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -80,11 +80,12 @@ class RNNDecoder(Decoder):
         return torch.tanh(proj(z)).view(z.shape[0], self.num_layers, self.hidden)
 
     def start(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> State:
+        if self.attention:  # built first: the order of autograd's gradient sums for z stays as it was
+            memory, memory_mask = prepend(z, memory, memory_mask)
         state = {"h": self._initial(self.init_h, z)}
         if self.init_c is not None:
             state["c"] = self._initial(self.init_c, z)
         if self.attention:
-            memory, memory_mask = lead_memory([z], memory, memory_mask)
             state.update(memory=memory, mask=memory_mask, keys=self.attn.key(memory))
         if self.input_feeding:
             state["feed"] = z.new_zeros(z.shape[0], self.hidden)

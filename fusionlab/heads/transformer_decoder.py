@@ -1,4 +1,5 @@
-"""Pre-norm Transformer decoder attending over [z_proj(z); z; memory], with cached incremental decoding."""
+"""Pre-norm Transformer decoder attending over [z_proj(z); z; memory] ([z_proj(z)] without memory), with
+cached incremental decoding."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fusionlab.encoders.positional import PositionalTokenEmbedding
 from fusionlab.heads.beam_search import State
 from fusionlab.heads.cached_attention import (attend, memory_cache, project,
                                                 self_attention_step)
-from fusionlab.heads.decoder import Decoder, lead_memory
+from fusionlab.heads.decoder import Decoder, prepend
 
 
 class DecoderLayer(nn.Module):
@@ -52,9 +53,9 @@ class DecoderLayer(nn.Module):
 class TransformerDecoder(Decoder):
     """Causal self-attention + cross-attention over the fused vector and the memory.
 
-    Memory tokens 0 and 1 (always attended) are the fused vector z (B, d) projected (``z_proj``) and
-    z itself (the two every model since the first release was trained with); ``memory`` (B, S, d)
-    follows with its mask (True = real). Generation is batched over samples
+    Memory token 0 (always attended) is the fused vector z (B, d) projected (``z_proj``); a given
+    ``memory`` (B, S, d, mask True = real) follows, led by z itself as the RNN decoder's is (the
+    layout every model since the first release was trained with). Generation is batched over samples
     and beams and caches each layer's projected keys/values (memory once, the prefix one position
     per step), so a step costs one position, not the whole prefix and memory.
     """
@@ -73,7 +74,9 @@ class TransformerDecoder(Decoder):
             self.out.weight = self.embed.weight
 
     def start(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> State:
-        memory, memory_mask = lead_memory([self.z_proj(z), z], memory, memory_mask)
+        if memory is not None:
+            memory, memory_mask = prepend(z, memory, memory_mask)
+        memory, memory_mask = prepend(self.z_proj(z), memory, memory_mask)
         return {"memory": memory, "mask": memory_mask}
 
     def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
