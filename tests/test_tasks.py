@@ -15,18 +15,20 @@ from omegaconf import OmegaConf
 
 from fusionlab.contracts import Batch
 from fusionlab.errors import ConfigError
+from fusionlab.heads.rnn_decoder import RNNDecoder
 from fusionlab.heads.transformer_decoder import TransformerDecoder
 from fusionlab.tasks.classification import ClassificationTask
 from fusionlab.tasks.translation import TranslationTask
 from tests.tiny import TinyEmotionDataModule
 
 OLD = Path(__file__).parent / "data" / "pre_refactor_checkpoints.pt"
+CONF = Path(__file__).parents[1] / "conf"
 GAN = OmegaConf.create({"_target_": "fusionlab.fusion.gan.GANFusion", "_partial_": True})
 
 
 def gan_factory():
     """conf/fusion/gan.yaml's GANFusion, as the old checkpoints were built with."""
-    node = OmegaConf.merge(OmegaConf.load(Path(__file__).parents[1] / "conf" / "fusion" / "gan.yaml"), GAN)
+    node = OmegaConf.merge(OmegaConf.load(CONF / "fusion" / "gan.yaml"), GAN)
     return instantiate(node)
 
 
@@ -35,18 +37,21 @@ def old():
     return torch.load(OLD, map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("name", ["translation_gan", "emotion_gan"])
+@pytest.mark.parametrize("name", ["translation_gan", "translation_rnn", "emotion_gan"])
 def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, name):
     """tests/data/make_pre_refactor_checkpoints.py ran on commit 87a1e04: the model rebuilt from the
     checkpoint's hyper-parameters (a dict optimizer, protocol "mult") loads its state_dict strictly
-    and gives the losses, fused vectors and predictions the old code gave, bit for bit (the old
-    TransformerDecoder attended over [z_proj(z); z; text], now built in one place)."""
+    and gives the losses, parameter gradients, fused vectors and predictions the old code gave, bit
+    for bit (the old TransformerDecoder attended over [z_proj(z); z; text], now built in one place)."""
     entry = old[name]
     hparams = dict(entry["checkpoint"]["hyper_parameters"])
     if name == "translation_gan":
         task = TranslationTask(**hparams, fusion=gan_factory(),
                                decoder=functools.partial(TransformerDecoder, num_layers=1, nhead=2, ff=32,
                                                          dropout=0.1))
+    elif name == "translation_rnn":
+        task = TranslationTask(**hparams, fusion=instantiate(OmegaConf.load(CONF / "fusion" / "concat.yaml")),
+                               decoder=functools.partial(RNNDecoder, embed_dim=16, attention=True, dropout=0.2))
     else:
         task = ClassificationTask(**hparams, fusion=gan_factory())
         assert task.protocol == "binary"
@@ -54,19 +59,22 @@ def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, 
     task.eval()
     batch = Batch(**entry["batch"])
     expected = entry["outputs"]
+    terms, out, encoded = task.losses(batch)
+    terms["total"].backward()  # the same graph order gives the same gradient sums, bit for bit
+    grad_norms = torch.stack([p.grad.norm() for p in task.parameters() if p.grad is not None])
+    assert torch.equal(grad_norms, expected["grad_norms"])
     with torch.no_grad():
-        terms, out, encoded = task.losses(batch)
         for k, v in terms.items():
             assert torch.equal(v, expected[f"loss_{k}"]), k
         assert torch.equal(out.z, expected["z"])
-        if name == "translation_gan":
+        if name.startswith("translation"):
             for beam in (1, 2):
                 assert task.translate(out, encoded, beam) == expected[f"beam{beam}"]
         else:
             assert torch.equal(task.head.predict(task.head(out.z)), expected["pred"])
-    # the adversarial strategy builds its two optimizers from the old dict of Adam options
-    opt_g, opt_d = task.configure_optimizers()
-    assert type(opt_g) is torch.optim.Adam and opt_d.param_groups[0]["lr"] == hparams["optimizer"]["lr"]
+    if name.endswith("gan"):  # the adversarial strategy builds its optimizers from the old dict options
+        opt_g, opt_d = task.configure_optimizers()
+        assert type(opt_g) is torch.optim.Adam and opt_d.param_groups[0]["lr"] == hparams["optimizer"]["lr"]
 
 
 def tiny_task(compose, *overrides):
@@ -106,7 +114,7 @@ def test_discriminator_lr_option_and_weights_only_hyper_parameters(compose):
 def test_protocol_old_name_is_accepted_with_a_log_line_and_unknown_ones_are_refused(caplog):
     dm = TinyEmotionDataModule()
     dm.setup()
-    concat = instantiate(OmegaConf.load(Path(__file__).parents[1] / "conf" / "fusion" / "concat.yaml"))
+    concat = instantiate(OmegaConf.load(CONF / "fusion" / "concat.yaml"))
     with caplog.at_level(logging.WARNING, logger="fusionlab.tasks.classification"):
         task = ClassificationTask(dm.spec.to_dict(), fusion=concat, latent_dim=8, protocol="mult")
     assert task.protocol == "binary" and "task.protocol=mult is the old name of task.protocol=binary" in caplog.text
