@@ -188,7 +188,7 @@ def majority_baseline(job: Job) -> dict[str, float]:
     if target.ndim == 1:  # 4-way protocol: class ids
         return fourway_metrics(np.full_like(target, np.bincount(target).argmax()), target)
     pred = np.stack([np.full(len(target), np.bincount(col).argmax()) for col in target.T], axis=1)
-    names = getattr(dm.spec, "label_names", None) or [f"label{i}" for i in range(target.shape[1])]
+    names = dm.spec.label_names or [f"label{i}" for i in range(target.shape[1])]
     return iemocap_metrics(pred, target, names)
 
 

@@ -16,15 +16,15 @@ def instantiate_group(node: DictConfig | None) -> list:
 
 
 def build_datamodule(dataset_cfg: DictConfig, threads: int | None = None):
-    """The datamodule, prepared and set up; ``threads``: the run's thread budget, shared out among
-    its DataLoader workers (fusionlab.run.threads.WorkerThreads)."""
+    """The datamodule (a fusionlab.data.base.FusionDataModule), prepared and set up; ``threads``: the
+    run's thread budget, shared out among its DataLoader workers (fusionlab.run.threads.WorkerThreads)."""
     from hydra.utils import instantiate
 
     from fusionlab.run.threads import WorkerThreads
 
     dm = instantiate(dataset_cfg)
-    if threads is not None and hasattr(dm, "worker_init_fn"):
-        dm.worker_init_fn = WorkerThreads(threads, getattr(dm, "num_workers", 1))
+    if threads is not None:
+        dm.worker_init_fn = WorkerThreads(threads, dm.num_workers)
     dm.prepare_data()
     dm.setup("fit")
     return dm
