@@ -60,8 +60,10 @@ def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, 
     batch = Batch(**entry["batch"])
     expected = entry["outputs"]
     terms, out, encoded = task.losses(batch)
+    out.z.retain_grad()
     terms["total"].backward()  # the same graph order gives the same gradient sums, bit for bit
     grad_norms = torch.stack([p.grad.norm() for p in task.parameters() if p.grad is not None])
+    assert torch.equal(out.z.grad, expected["z_grad"])
     assert torch.equal(grad_norms, expected["grad_norms"])
     with torch.no_grad():
         for k, v in terms.items():

@@ -1,7 +1,7 @@
 """Writes tests/data/pre_refactor_checkpoints.pt with the code of commit 87a1e04 (before issue 11's
 task refactor), for tests/test_tasks.py: two tiny models as checkpoints hold them (state_dict,
 hyper_parameters, fusionlab metadata), a fixed batch each, and what the old code computed on it
-(losses, z, each parameter's gradient norm, generations or predictions).
+(losses, z and its gradient, each parameter's gradient norm, generations or predictions).
 
 Run from a checkout of that commit: ``PYTHONPATH=<checkout> python <checkout>/../this_file OUT``.
 """
@@ -53,11 +53,12 @@ def translation_batch() -> tuple[DataSpec, Batch]:
 def outputs(task, batch, generate: bool) -> dict:
     task.eval()
     terms, out, encoded = task.losses(batch)
+    out.z.retain_grad()
     terms["total"].backward()  # gradient sums depend on the graph's order, not only on its values
     grad_norms = torch.stack([p.grad.norm() for p in task.parameters() if p.grad is not None])
     with torch.no_grad():
         result = {f"loss_{k}": v.detach() for k, v in terms.items()}
-        result["z"], result["grad_norms"] = out.z.detach(), grad_norms
+        result["z"], result["z_grad"], result["grad_norms"] = out.z.detach(), out.z.grad, grad_norms
         if generate:
             for beam in (1, 2):
                 result[f"beam{beam}"] = task.translate(out, encoded, beam)
