@@ -79,7 +79,7 @@ def capture_rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(
-                 lambda v: v.item() if hasattr(v, "item") else v, np_state[2:])]}
+                 lambda v: v.item() if isinstance(v, np.generic) else v, np_state[2:])]}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

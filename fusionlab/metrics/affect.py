@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from fusionlab.errors import DataError
 
 
 def as_array(x) -> np.ndarray:
     """numpy view of a list, array or (any-device) tensor."""
-    if hasattr(x, "detach"):
+    if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
 
