@@ -126,3 +126,19 @@ def test_protocol_old_name_is_accepted_with_a_log_line_and_unknown_ones_are_refu
     spec["task"] = "regression"
     with pytest.raises(ConfigError, match="use task=regression"):
         ClassificationTask(spec, fusion=concat, latent_dim=8)
+
+
+@pytest.mark.parametrize("protocol", ["binary", "mult", "fourway"])
+def test_the_checkpoint_monitor_follows_the_protocol(compose, protocol):
+    """task.protocol=fourway used to keep monitoring val/f1_mean, which 4-way never logs: the run
+    stopped at its first validation. The default monitor is now a metric the protocol reports."""
+    cfg = compose("dataset=synthetic_emotion", "fusion=concat", f"task.protocol={protocol}")
+    assert cfg.callbacks.model_checkpoint.monitor == cfg.task.monitor
+    task = tiny_task(compose, "fusion=concat", f"task.protocol={protocol}")
+    dm = TinyEmotionDataModule()
+    dm.setup()
+    batch = dm.train_dataloader().collate_fn([dm.splits["val"][i] for i in range(16)])
+    with torch.no_grad():
+        _, out, encoded = task.losses(batch)
+        metrics, _ = task.eval_metrics(task.eval_step(batch, out, encoded, "val"), "val")
+    assert cfg.task.monitor.removeprefix("val/") in metrics
