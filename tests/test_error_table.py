@@ -190,13 +190,10 @@ SUBPROCESS = [
                                                                      "best.ckpt: no such file"),
     ("scripts/prepare_data.py", ["multi30k", "--data-dir", "nowhere", "--set", "featurs=none"],
      "unknown option 'featurs'"),
+    # Hydra refuses these while composing, before fusionlab runs; fusionlab.override_errors reports them
+    ("train.py", ["fusion=gann"], "fusion=gann: there is no conf/fusion/gann.yaml (did you mean gan?)"),
+    ("train.py", ["dataset.batchsize=3"], "dataset.batchsize: no such option under dataset (did you mean batch_size"),
 ]
-# Hydra refuses these while composing, before fusionlab runs: its own short message, no traceback
-HYDRA = [
-    (["fusion=gann"], ["Could not find 'fusion/gann'", "Available options in 'fusion'", "gan"]),
-    (["dataset.batchsize=3"], ["dataset.batchsize", "+dataset.batchsize=3"]),
-]
-
 
 @pytest.mark.slow
 def test_mistakes_as_typed_from_a_fresh_folder(tmp_path):
@@ -212,10 +209,4 @@ def test_mistakes_as_typed_from_a_fresh_folder(tmp_path):
         if not ok:
             failures.append(f"{script} {' '.join(args)}: rc={proc.returncode} lines={lines} "
                             f"stderr tail={proc.stderr[-800:]!r}")
-    for n, (args, expected) in enumerate(HYDRA):
-        proc = run_cli("train.py", *args, cwd=tmp_path / f"hydra{n}")
-        text = proc.stdout + proc.stderr
-        if proc.returncode == 0 or "Traceback" in text or not all(e in text for e in expected) \
-                or len(text.splitlines()) > 30:
-            failures.append(f"train.py {' '.join(args)}: rc={proc.returncode} output={text[-800:]!r}")
     assert not failures, "\n".join(failures)
