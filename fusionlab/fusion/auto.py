@@ -48,8 +48,8 @@ class AutoEncoderFusion(nn.Module):
 class AutoFusion(Fusion):
     """dict of Encoded (vec (B, d_in) each) -> FusionOutput(z (B, d_out), losses={"recon"})."""
 
-    def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 3.0,
-                 detach_target: bool = True, compressor_norm: str = "layer"):
+    def __init__(self, modalities, d_in: int, d_out: int, *, recon_weight: float,
+                 detach_target: bool, compressor_norm: str):
         super().__init__(modalities, d_in, d_out, loss_weights={"recon": recon_weight})
         self.block = AutoEncoderFusion(len(self.modalities) * d_in, d_out, detach_target,
                                        compressor_norm)
