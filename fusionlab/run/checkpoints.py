@@ -99,4 +99,6 @@ def run_config_of(ckpt_path: str | Path) -> DictConfig:
         raise CheckpointError(f"{path} not found: eval.py needs the run folder the checkpoint came "
                               "from (it reads the run's config). Keep <run>/.hydra next to "
                               "<run>/checkpoints")
-    return OmegaConf.load(path)
+    from fusionlab.run.old_runs import upgrade_run_config
+
+    return upgrade_run_config(OmegaConf.load(path))

@@ -1,0 +1,55 @@
+"""Run configs written by earlier fusionlab versions, brought up to today's fusion options.
+
+eval.py rebuilds a model from its run's ``.hydra/config.yaml``, which names every fusion option the
+run's version had. An option added later is missing there: it takes the value that reproduces how
+the run was trained (:data:`ADDED_OPTIONS`, where that differs from today's default), else today's
+value from ``conf/fusion/<name>.yaml`` (the class has no second default). A line is logged for each.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger("fusionlab")
+
+#: fusion class -> {option added later: the value every run written before it was trained with}
+ADDED_OPTIONS: dict[str, dict[str, object]] = {
+    # LayerNorms in AutoFusion's compressor (issue 9): older runs have none, and their checkpoints
+    # hold no LayerNorm weights
+    "fusionlab.fusion.auto.AutoFusion": {"compressor_norm": "none"},
+    "fusionlab.fusion.gan.GANFusion": {"compressor_norm": "none"},
+}
+
+
+def current_options(target: str, conf_dir: str | Path | None = None) -> DictConfig:
+    """Today's options of the fusion class ``target``: the first conf/fusion/*.yaml building it."""
+    if conf_dir is None:
+        from fusionlab.config_dir import CONF_DIR
+
+        conf_dir = CONF_DIR
+    for path in sorted((Path(conf_dir) / "fusion").glob("*.yaml")):
+        node = OmegaConf.load(path)
+        if node.get("_target_") == target:
+            return node
+    return OmegaConf.create({})
+
+
+def upgrade_run_config(cfg: DictConfig, conf_dir: str | Path | None = None) -> DictConfig:
+    """``cfg`` (a run's config) with every fusion option it lacks filled in, in place."""
+    fusion = cfg.get("fusion")
+    if not isinstance(fusion, DictConfig) or "_target_" not in fusion:
+        return cfg
+    target = str(fusion["_target_"])
+    legacy = ADDED_OPTIONS.get(target, {})
+    with open_dict(fusion):
+        for key, value in current_options(target, conf_dir).items():
+            if key in fusion:
+                continue
+            filled = legacy.get(str(key), value)
+            fusion[key] = filled
+            why = "the value it was trained with" if str(key) in legacy else "today's default"
+            log.info("the run's config predates fusion.%s: using %s (%s)", key, filled, why)
+    return cfg
