@@ -17,6 +17,7 @@ from torch import nn
 import fusionlab.fusion.gan as gan
 from fusionlab.cli import train
 from fusionlab.errors import NumericalError
+from fusionlab.fusion import build_fusion
 from tests.test_faults import tiny_cfg
 from tests.test_resume import searchpath  # noqa: F401 (fixture)
 
@@ -91,19 +92,19 @@ def test_paper_variant_restores_every_literal_choice_and_explicit_options_win():
     from fusionlab.errors import ConfigError
 
     kinds = lambda f: {type(m) for m in f.heads["text"].discriminator.modules()}  # noqa: E731
-    paper = gan.GANFusion(["text", "image"], 8, 8, variant="paper")
+    paper = build_fusion("gan", ["text", "image"], 8, 8, variant="paper")
     assert nn.BatchNorm1d in kinds(paper)
     assert not paper.relative_noise and not paper.heads["text"].complementary.detach_target
     assert paper.discriminator_optimizer == {"lr": None, "betas": None}
-    ours = gan.GANFusion(["text", "image"], 8, 8)
+    ours = build_fusion("gan", ["text", "image"], 8, 8)
     assert nn.BatchNorm1d not in kinds(ours) and ours.relative_noise
     assert hasattr(ours.heads["text"].discriminator[0], "weight_orig")  # spectral norm (hook-based)
-    mixed = gan.GANFusion(["text", "image"], 8, 8, variant="paper", discriminator_norm="spectral",
-                          d_lr=2e-4, d_betas=[0.5, 0.999])
+    mixed = build_fusion("gan", ["text", "image"], 8, 8, variant="paper", discriminator_norm="spectral",
+                         d_lr=2e-4, d_betas=[0.5, 0.999])
     assert nn.BatchNorm1d not in kinds(mixed) and not mixed.relative_noise
     assert mixed.discriminator_optimizer == {"lr": 2e-4, "betas": (0.5, 0.999)}
     with pytest.raises(ConfigError, match="fusion.variant='literal'"):
-        gan.GANFusion(["text", "image"], 8, 8, variant="literal")
+        build_fusion("gan", ["text", "image"], 8, 8, variant="literal")
 
 
 def test_discriminator_adam_options_reach_the_optimizer():
@@ -113,7 +114,7 @@ def test_discriminator_adam_options_reach_the_optimizer():
     dm = TinyEmotionDataModule()
     dm.setup()
     task = ClassificationTask(dm.spec.to_dict(), latent_dim=8, optimizer={"lr": 1e-3},
-                              fusion=lambda **kw: gan.GANFusion(**kw, d_lr=2e-4, d_betas=(0.5, 0.9)))
+                              fusion=lambda **kw: build_fusion("gan", **kw, d_lr=2e-4, d_betas=(0.5, 0.9)))
     opt_g, opt_d = task.configure_optimizers()
     assert opt_g.param_groups[0]["lr"] == 1e-3 and opt_g.param_groups[0]["betas"] == (0.9, 0.999)
     assert opt_d.param_groups[0]["lr"] == 2e-4 and opt_d.param_groups[0]["betas"] == (0.5, 0.9)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from fusionlab.fusion.gan import GANFusion
+from fusionlab.fusion import build_fusion
 from fusionlab.tasks.classification import ClassificationTask
 from tests.tiny import TinyEmotionDataModule
 
@@ -14,7 +14,7 @@ def make_task():
     torch.manual_seed(0)
     dm = TinyEmotionDataModule()
     dm.setup()
-    task = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: GANFusion(**kw), latent_dim=16)
+    task = ClassificationTask(dm.spec.to_dict(), fusion=lambda **kw: build_fusion("gan", **kw), latent_dim=16)
     batch = dm.train_dataloader().collate_fn([dm.splits["train"][i] for i in range(16)])
     return task, batch
 
