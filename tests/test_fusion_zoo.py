@@ -488,6 +488,11 @@ def option_problems(cfg) -> list[str]:
     return problems
 
 
+@pytest.mark.parametrize("name", FUSION_NAMES)
+def test_option_values_are_stated_once_in_the_yaml(name):
+    assert option_problems(fusion_config(name)) == [], f"conf/fusion/{name}.yaml"
+
+
 def test_build_fusion_refuses_an_option_the_yaml_does_not_name():
     with pytest.raises(ConfigError, match=r"fusion.hidden_size is not an option of fusion=tfn .*'hidden'"):
         build_fusion("tfn", hidden_size=3)

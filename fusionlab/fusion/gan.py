@@ -93,12 +93,12 @@ class GANFusion(Fusion):
     """dict of Encoded (vec (B, d_in)) -> FusionOutput(z (B, d_out), losses {"recon", "adv_g"},
     extras {"z_real": (B, M, d_in), "z_fake": (B, M, d_in)} for latent-space plots)."""
 
-    def __init__(self, modalities, d_in: int, d_out: int, recon_weight: float = 1.0,
-                 adv_weight: float = 1.0, noise_std: float = 0.01, variant: str = "fusionlab",
-                 detach_target: bool | None = None, relative_noise: bool | None = None,
-                 discriminator_norm: str | None = None, generator_norm: str = "batch",
-                 d_lr: float | None = None, d_betas: tuple[float, float] | None = None,
-                 compressor_norm: str = "none"):
+    def __init__(self, modalities, d_in: int, d_out: int, *, recon_weight: float,
+                 adv_weight: float, noise_std: float, variant: str,
+                 detach_target: bool | None, relative_noise: bool | None,
+                 discriminator_norm: str | None, generator_norm: str,
+                 d_lr: float | None, d_betas: tuple[float, float] | None,
+                 compressor_norm: str):
         super().__init__(modalities, d_in, d_out,
                          loss_weights={"recon": recon_weight, "adv_g": adv_weight})
         if len(self.modalities) < 2:
