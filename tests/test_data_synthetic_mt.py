@@ -8,7 +8,9 @@ import gzip
 import numpy as np
 import pytest
 
+
 from fusionlab.data import synthetic_mt as smt
+from fusionlab.data.bucketing import BucketBatchSampler
 from fusionlab.data.multi30k import read_split
 from fusionlab.data.spec import VECTOR
 from fusionlab.errors import DataError
@@ -82,8 +84,11 @@ def test_datamodule_generates_then_reads_back_through_multi30k_loader(tmp_path):
     sample = dm.splits["val"][4]
     assert sample["target_text"] == refs[4]
     assert dm.tgt_tokenizer.decode(sample["target"]) == refs[4]
-    batch = next(iter(dm.train_dataloader()))
+    loader = dm.train_dataloader()
+    assert isinstance(loader.batch_sampler, BucketBatchSampler)  # bucketing: true (the default)
+    batch = next(iter(loader))
     assert tuple(batch.inputs["image"].shape) == (8, 2048)
+    assert not isinstance(dm.val_dataloader().batch_sampler, BucketBatchSampler)
 
 
 def test_existing_data_is_kept_regenerated_on_new_settings_and_foreign_folders_refused(tmp_path):

@@ -43,11 +43,18 @@ class FusionDataModule(L.LightningDataModule):
         self.tgt_lang: str = "en"  # translation: target language code (subclasses set it)
         # set by the CLI (fusionlab.run.threads.WorkerThreads): runs first in every DataLoader worker
         self.worker_init_fn: Any = None
+        #: length-bucketed train batches (translation sets; see :meth:`bucket_lengths`)
+        self.bucketing: bool = False
 
     # --- to implement -----------------------------------------------------------------------
     def load(self) -> None:
         """Fill self.spec, self.splits ("train", "val" and every name in test_names), tokenizers."""
         raise NotImplementedError
+
+    def bucket_lengths(self, split: str) -> tuple[Any, Any] | None:
+        """(source lengths (N,), target lengths (N,) or None) of ``split`` for length bucketing;
+        None (the default) when the split's samples have no lengths to bucket by."""
+        return None
 
     # --- shared -------------------------------------------------------------------------------
     def evaluation_context(self) -> EvalContext:
@@ -63,12 +70,12 @@ class FusionDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         dataset = self.splits[split]
-        if shuffle and getattr(self, "bucketing", False) and hasattr(dataset, "lengths"):
+        lengths = self.bucket_lengths(split) if shuffle and self.bucketing else None
+        if lengths is not None:
             # length-bucketed train batches (fusionlab/data/bucketing.py); Lightning injects its
             # DistributedSampler into the batch sampler under DDP
-            batch_sampler = BucketBatchSampler(EpochShuffleSampler(len(dataset), self.seed), dataset.lengths,
-                                               batch_size, seed=self.seed,
-                                               tie_lengths=getattr(dataset, "target_lengths", None))
+            batch_sampler = BucketBatchSampler(EpochShuffleSampler(len(dataset), self.seed), lengths[0],
+                                               batch_size, seed=self.seed, tie_lengths=lengths[1])
             return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.num_workers,
                               collate_fn=Collator(self.spec), persistent_workers=self.num_workers > 0,
                               worker_init_fn=self.worker_init_fn)

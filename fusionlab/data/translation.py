@@ -173,6 +173,11 @@ class TranslationDataModule(FusionDataModule):
         for split in self.split_names:
             self.tokenized(split, src_tok, tgt_tok)
 
+    def bucket_lengths(self, split: str) -> tuple[Any, Any]:
+        """Source and target (+BOS/EOS) token counts of the tokenized ``split``."""
+        tokenized = self.splits[split]
+        return tokenized.lengths, tokenized.target_lengths
+
     def load(self) -> None:
         self.check_files()
         src_tok, tgt_tok = self.build_tokenizers()
