@@ -8,7 +8,6 @@ import gzip
 import numpy as np
 import pytest
 
-
 from fusionlab.data import synthetic_mt as smt
 from fusionlab.data.bucketing import BucketBatchSampler
 from fusionlab.data.multi30k import read_split
