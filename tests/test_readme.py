@@ -63,12 +63,15 @@ SKIPS = [
      f"needs the Multi30K text at {MULTI30K}", multi30k_text),
 ]
 
-# (pattern, what is appended: a small budget for the commands that train or time something)
+# (pattern, what is appended: a small budget for the commands that train or time something; the
+# multi30k_text ones also evaluate 16 sentences per batch, not 200: an untrained model's beam search
+# runs every hypothesis to max_len, ~45 s for one batch of 200)
 FIT = "trainer.max_epochs=1 trainer.limit_train_batches=2 trainer.limit_val_batches=1 trainer.limit_test_batches=1"
 BUDGETS = [
     (r"^python train\.py .*--help", ""),
     (r"^python train\.py( ckpt_path=last .*)?$", "debug=limit"),  # the default run: keeps checkpoints
     (r"^python train\.py -m experiment=paper/table_", "debug=fdr hydra.sweeper.params.seed=1"),
+    (r"^python train\.py experiment=multi30k_text", "debug=fdr dataset.eval_batch_size=16"),  # beam 4 over 200
     (r"^python train\.py", "debug=fdr"),
     (r"^python eval\.py", "trainer.limit_test_batches=1"),
     (r"^python scripts/reproduce\.py", f"--seeds 1 --rows text_only,concat,gan {FIT}"),
@@ -81,7 +84,7 @@ BUDGETS = [
     (r"^python scripts/bench/decoding\.py", "--sentences 8 --max-len 10"),
     (r"^python scripts/bench/synthetic_emotion_ceiling\.py", "--epochs 1"),
     (r"^python scripts/bench/multi30k_text\.py", "--minutes 0.05 -o trainer.limit_val_batches=1 "
-     "-o trainer.limit_test_batches=1"),
+     "-o trainer.limit_test_batches=1 -o dataset.eval_batch_size=16"),
     (r"^python scripts/bench/data\.py", "--vocab-size 1000"),
     (r"^python scripts/bench/step_profile\.py", "--steps 2 --warmup 1"),
     (r"^python scripts/bench/learning_seeds\.py", "--seeds 1 --fusions concat --datasets synthetic_emotion"),
