@@ -130,3 +130,32 @@ def test_generator_scale_divergence_is_reported(tmp_path, searchpath, caplog):
         train(cfg)
     messages = [r.message for r in caplog.records if "generator outputs diverge" in r.message]
     assert len(messages) == 1 and "for 3 consecutive steps" in messages[0], messages
+
+
+def test_issue9_options_residual_generator_autofusion_fused_vector_and_scale_free_discriminator():
+    """The options measured in README "Reproducing the paper" (issue 9), checked against their formulas."""
+    from fusionlab.errors import ConfigError
+    from fusionlab.fusion.base import Encoded
+
+    torch.manual_seed(0)
+    f = build_fusion("gan", ["text", "image"], 8, 6, fused="autofusion", generator_residual=True,
+                     discriminator_input_norm="layer", compressor_norm="layer", complementary_norm="none")
+    enc = {"text": Encoded(torch.randn(5, 8)), "image": Encoded(torch.randn(5, 8))}
+    f.eval()
+    out = f(enc)
+    # z_g = z_t + G(z_t): G's last layer starts at zero, so the generated latent starts as z_t
+    assert torch.equal(out.extras["z_fake"][:, 0], enc["text"].vec)
+    # fused vector: an AutoFusion block on [z_g], reconstructing the modality latents [z_text; z_image]
+    latents = torch.cat([enc["text"].vec, enc["image"].vec], -1)
+    fakes = out.extras["z_fake"].flatten(1)
+    expected = ((f.fuse.reconstruct(f.fuse.compress(fakes)) - latents) ** 2).mean()
+    assert torch.allclose(out.losses["recon_fused"], expected)
+    assert nn.LayerNorm in {type(m) for m in f.fuse.modules()}
+    assert nn.LayerNorm not in {type(m) for m in f.heads["text"].complementary.modules()}
+    # the discriminator sees layer-normalised latents (z - mean) / std per row: scale cannot show
+    z = torch.randn(5, 8)
+    expected = (z - z.mean(-1, keepdim=True)) / z.var(-1, unbiased=False, keepdim=True).add(1e-5).sqrt()
+    assert torch.allclose(f._d_input(z), expected, atol=1e-5)
+    assert torch.allclose(f._d_input(10 * z + 3), f._d_input(z), atol=1e-3)
+    with pytest.raises(ConfigError, match="fusion.fused='mlp'"):
+        build_fusion("gan", ["text", "image"], 8, 6, fused="mlp")

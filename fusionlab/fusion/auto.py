@@ -39,9 +39,11 @@ class AutoEncoderFusion(nn.Module):
         self.reconstruct = reconstructor(d, f)
         self.detach_target = detach_target
 
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, z: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """z (B, F) -> fused (B, d), MSE(reconstruction, target); ``target`` (B, F) defaults to z."""
         fused = self.compress(z)
-        target = z.detach() if self.detach_target else z
+        target = z if target is None else target
+        target = target.detach() if self.detach_target else target
         return fused, F.mse_loss(self.reconstruct(fused), target)
 
 
