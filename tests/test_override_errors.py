@@ -19,7 +19,7 @@ CASES = [  # (arguments, what the one line must say)
     (["fusion=gann"], ["fusion=gann", "conf/fusion/gann.yaml", "did you mean gan?", "concat"]),
     (["fusoin=gan"], ["fusoin: no such option at the top level", "did you mean fusion?"]),
     (["fusion=gan", "fusion.recon_wieght=2"], ["fusion.recon_wieght", "under fusion",
-                                               "did you mean recon_weight?"]),
+                                               "did you mean recon_weight"]),
     (["-m", "fusion=concat,gann"], ["fusion=gann", "did you mean gan?"]),
     (["experiment=paper/table_how"], ["experiment=paper/table_how", "did you mean paper/table_how2"]),
     (["trainer.max_epochs=[1"], ["cannot read the override 'trainer.max_epochs=[1'", "quote a value"]),
