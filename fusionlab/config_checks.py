@@ -224,10 +224,26 @@ def check_ckpt_path(cfg: DictConfig) -> None:
                       "e.g. ckpt_path=<run>/checkpoints/best.ckpt")
 
 
+#: config nodes filled from a config group -> how a user switches that group on the command line
+GROUP_NODES = {"task.optimizer": ("optimizer", "optimizer"), "task.decoder": ("decoder", "decoder@task.decoder")}
+
+
+def check_group_nodes(cfg: DictConfig) -> None:
+    """``task.optimizer=adamw`` replaces the optimizer's options by a string (and fails deep inside
+    training): name the group switch instead."""
+    for key, (group, switch) in GROUP_NODES.items():
+        known, value = value_of(cfg, key)
+        if known and isinstance(value, str):
+            raise ConfigError(f"{key}={value}: {key} holds the {group}'s options; choose the {group} "
+                              f"with {switch}={value} (conf/{group}/{value}.yaml) and set an option "
+                              f"with {key}.<option>=...")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value of ``cfg`` that breaks :data:`RULES` (see module doc),
     CheckpointError for a ``ckpt_path`` that is not a file."""
     keys = list(leaf_keys(cfg))
+    check_group_nodes(cfg)
     check_required(cfg, keys)
     check_rules(cfg, keys)
     check_ckpt_path(cfg)

@@ -32,6 +32,9 @@ VALUES = [
     (["task.optimizer.lr=-1"], "task.optimizer.lr=-1: expected a positive number"),
     (["task.optimizer.lr=0"], "task.optimizer.lr=0"),
     (["task.optimizer.weight_decay=-0.1"], "task.optimizer.weight_decay=-0.1"),
+    (["task.optimizer=adamw"], "task.optimizer=adamw: task.optimizer holds the optimizer's options; "
+                               "choose the optimizer with optimizer=adamw"),
+    (["task=translation_transformer", "task.decoder=rnn"], "choose the decoder with decoder@task.decoder=rnn"),
     (["seed=abc"], "seed='abc': expected an integer"),
     (["seed=-5"], "seed=-5"),
     (["latent_dim=0"], "latent_dim=0: expected a positive integer"),
