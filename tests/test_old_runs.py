@@ -55,3 +55,15 @@ def test_an_autofusion_run_from_before_compressor_norm_evaluates_to_its_own_numb
     before = json.loads((run / "metrics.json").read_text())
     after = json.loads((eval_dir / "metrics.json").read_text())
     assert after["test/f1_mean"] == before["test/f1_mean"]
+
+
+def test_a_regression_run_from_before_regressiontask_gets_it():
+    old = OmegaConf.create({"task": {"_target_": "fusionlab.tasks.classification.ClassificationTask",
+                                     "protocol": "mult", "monitor": "val/mae", "monitor_mode": "min",
+                                     "head": {"hidden": 128, "dropout": 0.2}}})
+    task = upgrade_run_config(old).task
+    assert task._target_ == "fusionlab.tasks.regression.RegressionTask" and "protocol" not in task
+    assert task.head.hidden == 128 and task.monitor == "val/mae"
+    classification = OmegaConf.create({"task": {"_target_": "fusionlab.tasks.classification.ClassificationTask",
+                                                "protocol": "mult", "monitor": "val/f1_mean"}})
+    assert upgrade_run_config(classification).task.protocol == "mult"  # left alone

@@ -1,9 +1,12 @@
-"""Run configs written by earlier fusionlab versions, brought up to today's fusion options.
+"""Run configs written by earlier fusionlab versions, brought up to today's options and tasks.
 
 eval.py rebuilds a model from its run's ``.hydra/config.yaml``, which names every fusion option the
 run's version had. An option added later is missing there: it takes the value that reproduces how
 the run was trained (:data:`ADDED_OPTIONS`, where that differs from today's default), else today's
-value from ``conf/fusion/<name>.yaml`` (the class has no second default). A line is logged for each.
+value from ``conf/fusion/<name>.yaml`` (the class has no second default). A MOSI/MOSEI run written
+before RegressionTask existed names ClassificationTask with the regression monitor ``val/mae`` (the
+only task config that had it) and an ignored ``protocol``: it gets RegressionTask. A line is logged
+for each change.
 """
 
 from __future__ import annotations
@@ -37,8 +40,27 @@ def current_options(target: str, conf_dir: str | Path | None = None) -> DictConf
     return OmegaConf.create({})
 
 
+CLASSIFICATION = "fusionlab.tasks.classification.ClassificationTask"
+REGRESSION = "fusionlab.tasks.regression.RegressionTask"
+
+
+def upgrade_task(cfg: DictConfig) -> None:
+    """An old regression run's task node (ClassificationTask + monitor val/mae) -> RegressionTask."""
+    task = cfg.get("task")
+    if not isinstance(task, DictConfig) or task.get("_target_") != CLASSIFICATION \
+            or task.get("monitor") != "val/mae":
+        return
+    with open_dict(task):
+        task["_target_"] = REGRESSION
+        task.pop("protocol", None)
+    log.info("the run's config predates RegressionTask: its ClassificationTask with monitor val/mae "
+             "is built as %s", REGRESSION)
+
+
 def upgrade_run_config(cfg: DictConfig, conf_dir: str | Path | None = None) -> DictConfig:
-    """``cfg`` (a run's config) with every fusion option it lacks filled in, in place."""
+    """``cfg`` (a run's config) with its task and every fusion option it lacks brought up to date,
+    in place."""
+    upgrade_task(cfg)
     fusion = cfg.get("fusion")
     if not isinstance(fusion, DictConfig) or "_target_" not in fusion:
         return cfg
