@@ -382,17 +382,19 @@ def _spectral_affine(P, name, x):
 
 def _ref_gan(P, v, c):
     """GAN-Fusion (Sahu & Vechtomova 2021) in eval mode (no noise), default options (fusionlab variant:
-    spectral-norm discriminators; BatchNorm generators). Per
-    target t: z_g = G_t(z_t) (Linear-BN-LeakyReLU x 2, Linear), z_tr = AutoFusion of the other
-    modalities (J_tr = its reconstruction MSE), adversarial term BCE(D_t(z_g), real) = softplus(-D_t(z_g));
-    z = compressor([z_g for each t]); losses averaged over targets."""
+    spectral-norm discriminators; BatchNorm generators; residual generators; an AutoFusion block as
+    the fused vector). Per target t: z_g = z_t + G_t(z_t) (G: Linear-BN-LeakyReLU x 2, Linear),
+    z_tr = AutoFusion of the other modalities (J_tr = its reconstruction MSE), adversarial term
+    BCE(D_t(z_g), real) = softplus(-D_t(z_g)); z = compressor([z_g for each t]) and recon_fused = MSE
+    of its reconstruction against [z_t for each t]; losses averaged over targets."""
     assert c.variant == "fusionlab" and c.generator_norm == "batch"
+    assert c.fused is None and c.generator_residual is None  # the variant's: autofusion, residual
     fakes, recons, advs = [], [], []
     for t in MODALITIES:
         g = f"heads.{t}.generator"
         x = _leaky_relu(_batch_norm_eval(P, f"{g}.1", _affine(P, f"{g}.0", v[t])))
         x = _leaky_relu(_batch_norm_eval(P, f"{g}.4", _affine(P, f"{g}.3", x)))
-        z_g = _affine(P, f"{g}.6", x)
+        z_g = v[t] + _affine(P, f"{g}.6", x)
         other = torch.cat([v[m] for m in MODALITIES if m != t], -1)
         recons.append(_autoencode(P, f"heads.{t}.complementary", other, c.compressor_norm)[1])
         d = f"heads.{t}.discriminator"
@@ -400,8 +402,11 @@ def _ref_gan(P, v, c):
             P, f"{d}.2", _leaky_relu(_spectral_affine(P, f"{d}.0", z_g)))))
         advs.append(torch.log1p(torch.exp(-logit)).mean())
         fakes.append(z_g)
-    z = _compress(P, "fuse", torch.cat(fakes, -1), c.compressor_norm)
-    return z, {"recon": sum(recons) / len(recons), "adv_g": sum(advs) / len(advs)}
+    z = _compress(P, "fuse.compress", torch.cat(fakes, -1), c.compressor_norm)
+    z_hat = _affine(P, "fuse.reconstruct.2", _relu(_affine(P, "fuse.reconstruct.0", z)))
+    recon_fused = ((z_hat - torch.cat([v[m] for m in MODALITIES], -1)) ** 2).mean()
+    return z, {"recon": sum(recons) / len(recons), "adv_g": sum(advs) / len(advs),
+               "recon_fused": recon_fused}
 
 
 REFERENCES = {"concat": _ref_concat, "text_only": _ref_text_only, "attention": _ref_attention,
@@ -562,7 +567,7 @@ PARAM_FORMULAS = {
     "auto": lambda M, D, O, c: _autofusion(M * D, O, c.compressor_norm),
     "gan": lambda M, D, O, c: M * (_bn_stack([D, 2 * D, 2 * D], D)
                                    + _autofusion((M - 1) * D, D, c.compressor_norm)
-                                   + _gan_discriminator(D, c)) + _compressor(M * D, O, c.compressor_norm),
+                                   + _gan_discriminator(D, c)) + _autofusion(M * D, O, c.compressor_norm),
     "tfn": lambda M, D, O, c: M * _linear(D, c.tfn_dim) + _linear((c.tfn_dim + 1) ** M, c.hidden)
     + _linear(c.hidden, c.hidden) + _linear(c.hidden, O),
     "lmf": lambda M, D, O, c: M * c.rank * (D + 1) * O + c.rank + O,

@@ -66,10 +66,10 @@ def test_saturating_discriminator_stops_the_run_when_asked(tmp_path, searchpath,
 
 def test_gan_health_metrics_are_logged(tmp_path, searchpath, saturating_discriminator):
     """The injected discriminator's accuracies are known exactly (1 and 1); the adversarial share
-    is |adv_weight * adv_g| / |total|, in (0, 1) with a positive task loss."""
+    is |adv_weight * ramp * adv_g| / |total| (ramp: the warm-up's step / adv_warmup_steps)."""
     from fusionlab.run.build import build_datamodule, build_model
 
-    cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "fusion.adv_weight=0.5")
+    cfg = tiny_cfg(searchpath, tmp_path, "fusion=gan", "fusion.adv_weight=0.5", "fusion.adv_warmup_steps=4")
     dm = build_datamodule(cfg.dataset)
     model = build_model(cfg, dm.spec)
     batch = next(iter(dm.train_dataloader()))
@@ -83,7 +83,7 @@ def test_gan_health_metrics_are_logged(tmp_path, searchpath, saturating_discrimi
     logged = {}
     model.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
     model.adversarial.log_health(terms, len(batch))
-    expected = 0.5 * terms["adv_g"].item() / terms["total"].item()
+    expected = 0.5 * (1 / 4) * terms["adv_g"].item() / terms["total"].item()  # step 1 of a 4-step warm-up
     assert logged["train/adv_share"] == pytest.approx(expected, rel=1e-5)
     assert {"train/d_acc_real", "train/d_acc_fake", "train/z_fake_norm"} <= set(logged)
 
@@ -103,6 +103,11 @@ def test_paper_variant_restores_every_literal_choice_and_explicit_options_win():
                          d_lr=2e-4, d_betas=[0.5, 0.999])
     assert nn.BatchNorm1d not in kinds(mixed) and not mixed.relative_noise
     assert mixed.discriminator_optimizer == {"lr": 2e-4, "betas": (0.5, 0.999)}
+    # the fused vector, the generators and the adversarial weight: the paper's MLP on G(z_t + ε) at
+    # a constant weight; fusionlab's AutoFusion block on z_t + G(z_t + ε), weight ramped over 600 steps
+    assert (paper.fused, paper.generator_residual, paper.adv_warmup_steps) == ("compressor", False, 0)
+    assert (ours.fused, ours.generator_residual, ours.adv_warmup_steps) == ("autofusion", True, 600)
+    assert paper.loss_weights["adv_g"] == 1.0 and ours.loss_weights["adv_g"] == 0.0
     with pytest.raises(ConfigError, match="fusion.variant='literal'"):
         build_fusion("gan", ["text", "image"], 8, 8, variant="literal")
 
@@ -159,3 +164,34 @@ def test_issue9_options_residual_generator_autofusion_fused_vector_and_scale_fre
     assert torch.allclose(f._d_input(10 * z + 3), f._d_input(z), atol=1e-3)
     with pytest.raises(ConfigError, match="fusion.fused='mlp'"):
         build_fusion("gan", ["text", "image"], 8, 6, fused="mlp")
+
+
+def test_adversarial_warmup_ramps_the_weight_linearly_and_resumes_from_a_checkpoint():
+    """adv_warmup_steps=N: the adversarial term's weight at training step k is adv_weight·min(1, k/N);
+    evaluation does not advance it; a checkpoint carries the step count (one without it: warm-up over)."""
+    from fusionlab.fusion.base import Encoded
+
+    torch.manual_seed(0)
+    make = lambda: build_fusion("gan", ["text", "image"], 8, 6, adv_weight=2.0, recon_weight=1.0,  # noqa: E731
+                                fused_recon_weight=10.0, adv_warmup_steps=4)
+    f = make()
+    enc = {"text": Encoded(torch.randn(5, 8)), "image": Encoded(torch.randn(5, 8))}
+    for k in range(1, 7):
+        out = f(enc)
+        ls = out.losses
+        expected = ls["recon"] + 2.0 * min(1.0, k / 4) * ls["adv_g"] + 10.0 * ls["recon_fused"]
+        assert torch.allclose(f.weighted_loss(ls), expected), k
+        if k == 2:
+            mid = {key: v.clone() for key, v in f.state_dict().items()}
+    f.eval()
+    f(enc)
+    assert int(f.train_steps) == 6 and f.loss_weights["adv_g"] == 2.0
+    resumed = make()
+    resumed.load_state_dict(mid)
+    assert resumed.loss_weights["adv_g"] == 2.0 * 2 / 4
+    resumed.train()
+    resumed(enc)
+    assert resumed.loss_weights["adv_g"] == 2.0 * 3 / 4
+    old = make()
+    old.load_state_dict({key: v for key, v in mid.items() if key != "train_steps"})
+    assert old.loss_weights["adv_g"] == 2.0

@@ -23,11 +23,13 @@ from tests.tiny import TinyEmotionDataModule
 
 OLD = Path(__file__).parent / "data" / "pre_refactor_checkpoints.pt"
 CONF = Path(__file__).parents[1] / "conf"
-GAN = OmegaConf.create({"_target_": "fusionlab.fusion.gan.GANFusion", "_partial_": True})
+# the GAN-Fusion choices of commit 87a1e04, made options (issue 9) whose defaults changed since
+GAN = OmegaConf.create({"_target_": "fusionlab.fusion.gan.GANFusion", "_partial_": True,
+                        "fused": "compressor", "generator_residual": False, "adv_warmup_steps": 0})
 
 
 def gan_factory():
-    """conf/fusion/gan.yaml's GANFusion, as the old checkpoints were built with."""
+    """conf/fusion/gan.yaml's GANFusion with the choices the old checkpoints were built with."""
     node = OmegaConf.merge(OmegaConf.load(CONF / "fusion" / "gan.yaml"), GAN)
     return instantiate(node)
 

@@ -23,7 +23,9 @@ ADDED_OPTIONS: dict[str, dict[str, object]] = {
     # LayerNorms in AutoFusion's compressor (issue 9): older runs have none, and their checkpoints
     # hold no LayerNorm weights
     "fusionlab.fusion.auto.AutoFusion": {"compressor_norm": "none"},
-    "fusionlab.fusion.gan.GANFusion": {"compressor_norm": "none"},
+    # GAN-Fusion's fused AutoFusion block and residual generators (issue 9): older runs have neither
+    "fusionlab.fusion.gan.GANFusion": {"compressor_norm": "none", "fused": "compressor",
+                                       "generator_residual": False, "adv_warmup_steps": 0},
 }
 
 
