@@ -74,9 +74,9 @@ BUDGETS = [
     (r"^python train\.py experiment=multi30k_text", "debug=fdr dataset.eval_batch_size=16"),  # beam 4 over 200
     (r"^python train\.py", "debug=fdr"),
     (r"^python eval\.py", "trainer.limit_test_batches=1"),
-    (r"^python scripts/reproduce\.py", f"--seeds 1 --rows text_only,concat,gan {FIT}"),
+    (r"^python scripts/reproduce\.py", f"--seeds 1 --rows text_only,gan {FIT}"),  # every row: test_reproduce
     (r"^python scripts/replay_best\.py", "--seeds 1 debug=fdr"),
-    (r"^python scripts/bench/paper_tables\.py", f"--tables multi30k --seeds 1 {FIT}"),
+    (r"^python scripts/bench/paper_tables\.py", f"--tables multi30k --seeds 1 --rows text_only,gan {FIT}"),
     (r"^python scripts/bench/overhead\.py", "--steps 3 --warmup 1"),
     (r"^python scripts/bench/ddp\.py", "--steps 2 --warmup 1"),
     (r"^python scripts/bench/fusion_cost\.py", "--reps 1 --datasets multi30k"),
@@ -87,7 +87,7 @@ BUDGETS = [
      "-o trainer.limit_test_batches=1 -o dataset.eval_batch_size=16"),
     (r"^python scripts/bench/data\.py", "--vocab-size 1000"),
     (r"^python scripts/bench/step_profile\.py", "--steps 2 --warmup 1"),
-    (r"^python scripts/bench/learning_seeds\.py", "--seeds 1 --fusions concat --datasets synthetic_emotion"),
+    (r"^python scripts/bench/learning_seeds\.py", f"--seeds 1 --fusions concat --datasets synthetic_emotion {FIT}"),
 ]
 
 

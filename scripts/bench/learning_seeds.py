@@ -7,6 +7,10 @@ and compare the test score with the text-only baseline: the documented ceiling o
 
     python scripts/bench/learning_seeds.py [--seeds 1,2,3,4,5] [--fusions concat,auto,gan]
         [--datasets synthetic_mt,synthetic_emotion] [--out bench_results/learning_seeds.json]
+        [overrides...]
+
+Hydra overrides after the options go to every run (e.g. ``trainer.max_epochs=1`` for a quick try;
+the learning claim is about the dataset defaults, so the benchmark's numbers come without any).
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from scripts.bench.overhead import compose  # noqa: E402
 DATASETS = {"synthetic_mt": ("test/bleu", 49.3), "synthetic_emotion": ("test/f1_mean", None)}
 
 
-def run_one(dataset: str, fusion: str, seed: int, data_dir: Path, work: Path) -> tuple[float, float]:
-    """(test metric, wall seconds) of one default run, trained in this process."""
+def run_one(dataset: str, fusion: str, seed: int, data_dir: Path, work: Path,
+            overrides: list[str]) -> tuple[float, float]:
+    """(test metric, wall seconds) of one run with the dataset defaults (+ ``overrides``), in this process."""
     from fusionlab.cli import train
 
     out = work / f"{dataset}-{fusion}-{seed}"
     cfg = compose([f"dataset={dataset}", f"fusion={fusion}", f"seed={seed}", "logger=none",
-                   "callbacks.progress_bar=null", f"paths.data_dir={data_dir}"], out)
+                   "callbacks.progress_bar=null", f"paths.data_dir={data_dir}", *overrides], out)
     start = time.perf_counter()
     train(cfg)
     wall = time.perf_counter() - start
@@ -55,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--data-dir", default=str(ROOT / "data"))
     parser.add_argument("--out", default=str(ROOT / "bench_results" / "learning_seeds.json"))
-    args = parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
+    args = parser.parse_intermixed_args(argv)
     import torch
 
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
-    report = {"seeds": seeds, "load_average_1min_at_start": os.getloadavg()[0],
+    report = {"seeds": seeds, "overrides": args.overrides, "load_average_1min_at_start": os.getloadavg()[0],
               "cpu_count": os.cpu_count(), "results": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             fusions = args.fusions.split(",") + ([] if ceiling is not None else ["text_only"])
             rows = {}
             for fusion in fusions:
-                runs = [run_one(dataset, fusion, s, Path(args.data_dir), Path(tmp)) for s in seeds]
+                runs = [run_one(dataset, fusion, s, Path(args.data_dir), Path(tmp), args.overrides) for s in seeds]
                 rows[fusion] = {"per_seed": [r[0] for r in runs], "wall_s": [r[1] for r in runs]}
                 print(f"{dataset} {fusion}: {rows[fusion]}", flush=True)
             base = [ceiling] * len(seeds) if ceiling is not None else rows["text_only"]["per_seed"]

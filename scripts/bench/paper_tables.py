@@ -1,7 +1,7 @@
 """Benchmark: the three embedded paper tables (scripts/reproduce.py), 5 seeds each.
 
     python scripts/bench/paper_tables.py [--tables how2,multi30k,iemocap] [--seeds 1,2,3,4,5]
-                                         [--jobs 2] [--out bench_results/paper_tables.json] [overrides...]
+                                         [--rows text_only,concat,...] [--jobs 2] [--out bench_results/paper_tables.json] [overrides...]
 
 Runs ``scripts/reproduce.py <table> --seeds ...`` for each table (one after the other, its run
 folders under ``outputs/reproduce/bench_<table>_<time>``), prints per table and row the main test
@@ -30,10 +30,11 @@ from scripts.bench.common import write_report  # noqa: E402
 from scripts.collect_results import fmt  # noqa: E402
 
 
-def run_table(table: str, seeds: str, jobs: int, overrides: list[str], out: Path) -> dict:
+def run_table(table: str, seeds: str, rows: str | None, jobs: int, overrides: list[str],
+              out: Path) -> dict:
     """One reproduce.py run; its summary.json plus the wall time and load averages."""
     cmd = [sys.executable, "scripts/reproduce.py", table, "--seeds", seeds, "--jobs", str(jobs),
-           "--out", str(out), *overrides]
+           "--out", str(out), *(["--rows", rows] if rows else []), *overrides]
     load_before = os.getloadavg()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT)
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", default="how2,multi30k,iemocap")
     parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--rows", default=None, help="comma-separated fusions (default: every row)")
     parser.add_argument("--jobs", type=int, default=1, help="training jobs at a time (reproduce.py --jobs)")
     parser.add_argument("--out", default=str(ROOT / "bench_results" / "paper_tables.json"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every training job")
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = {}
     for table in [t for t in args.tables.split(",") if t]:
         folder = ROOT / "outputs" / "reproduce" / f"bench_{table}_{stamp}"
-        reports[table] = run_table(table, args.seeds, args.jobs, args.overrides, folder)
+        reports[table] = run_table(table, args.seeds, args.rows, args.jobs, args.overrides, folder)
         print_table(table, reports[table])
     write_report({"benchmark": "paper_tables", "seeds": args.seeds, "cpus": os.cpu_count(),
                   "tables": reports}, args.out)
