@@ -27,8 +27,10 @@ Steps (every command is printed and written into results.md):
    (classification: every sample gets the most frequent class of each label).
 
 Hydra overrides after the options go to every training job (e.g. ``trainer.max_epochs=1``).
-``--jobs 2`` trains two jobs at a time (``hydra/launcher=joblib_local``, one thread each): on a
-2-core machine about half the wall time (the per-row wall times are then per job, not exclusive).
+``--jobs N`` trains N jobs at a time (``hydra/launcher=joblib_local``, one thread each; the per-row
+wall times are then per job, not exclusive). Default: the embedded tables run one job per CPU this
+process may use (2 on a 2-core machine: about half the wall time of one job at a time); with
+``--data-dir`` one job at a time (the paper's configuration, usually on a GPU).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from fusionlab.run.threads import usable_cpus  # noqa: E402
 from scripts.collect_results import (Job, build_tables, collect, find_jobs, fmt,  # noqa: E402
                                      mean_std, plot_bars)
 
@@ -71,8 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default=None,
                         help="output folder (default outputs/reproduce/<table>_<date>_<time>)")
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated fusions (default: all)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="training jobs at a time (joblib launcher, one CPU thread each); default 1")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="training jobs at a time (joblib launcher, one CPU thread each); default: "
+                             "one per usable CPU on the embedded data, 1 with --data-dir")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every training job")
     args = parser.parse_intermixed_args(argv)
     try:
@@ -82,6 +86,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.seed_list:
         parser.error("--seeds: give at least one seed")
     args.row_list = [r.strip() for r in args.rows.split(",") if r.strip()]
+    if args.jobs is None:
+        args.jobs = 1 if args.data_dir else usable_cpus()
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give a number of training jobs >= 1")
     if args.data_dir and not Path(args.data_dir).is_dir():
         parser.error(f"--data-dir {args.data_dir}: not a folder; point it at your download")
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")

@@ -50,6 +50,19 @@ def test_paper_configuration_with_a_download_sweeps_the_paper_row(tmp_path):
     assert {"hydra/launcher=joblib_local", "hydra.launcher.n_jobs=2", "threads=1"} <= set(parallel)
 
 
+def test_default_jobs_one_per_usable_cpu_on_embedded_data_one_with_a_download(tmp_path, monkeypatch):
+    import fusionlab.run.threads as threads
+    from scripts.reproduce import parse_args, train_command
+
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    embedded = parse_args(["how2", "--out", str(tmp_path / "e")])
+    assert embedded.jobs == 3 and "hydra.launcher.n_jobs=3" in train_command(embedded)
+    download = parse_args(["how2", "--data-dir", str(tmp_path), "--out", str(tmp_path / "d")])
+    assert download.jobs == 1 and not any(c.startswith("hydra/launcher") for c in train_command(download))
+    with pytest.raises(SystemExit):
+        parse_args(["how2", "--jobs", "0"])
+
+
 @pytest.mark.slow
 def test_one_seed_one_epoch_table_has_every_row(tmp_path):
     out = tmp_path / "table"

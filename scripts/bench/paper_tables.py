@@ -1,14 +1,14 @@
 """Benchmark: the three embedded paper tables (scripts/reproduce.py), 5 seeds each.
 
     python scripts/bench/paper_tables.py [--tables how2,multi30k,iemocap] [--seeds 1,2,3,4,5]
-                                         [--rows text_only,concat,...] [--jobs 2] [--out bench_results/paper_tables.json] [overrides...]
+                                         [--rows text_only,concat,...] [--jobs N] [--out bench_results/paper_tables.json] [overrides...]
 
 Runs ``scripts/reproduce.py <table> --seeds ...`` for each table (one after the other, its run
 folders under ``outputs/reproduce/bench_<table>_<time>``), prints per table and row the main test
 metric (mean ± std), the incongruent drop and the wall time, and writes one JSON report (each
 table's summary.json, the table's total wall time, the machine's load average before and after).
 On an idle 2-core CPU machine the three tables take roughly 1.5 hours with --jobs 1 (the how2 mult
-row alone ~16 min: 192 s of CPU per run), about half with --jobs 2.
+row alone ~16 min: 192 s of CPU per run), about half with reproduce.py's default of one job per CPU.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from scripts.bench.common import write_report  # noqa: E402
 from scripts.collect_results import fmt  # noqa: E402
 
 
-def run_table(table: str, seeds: str, rows: str | None, jobs: int, overrides: list[str],
+def run_table(table: str, seeds: str, rows: str | None, jobs: int | None, overrides: list[str],
               out: Path) -> dict:
     """One reproduce.py run; its summary.json plus the wall time and load averages."""
-    cmd = [sys.executable, "scripts/reproduce.py", table, "--seeds", seeds, "--jobs", str(jobs),
-           "--out", str(out), *(["--rows", rows] if rows else []), *overrides]
+    cmd = [sys.executable, "scripts/reproduce.py", table, "--seeds", seeds, "--out", str(out),
+           *(["--jobs", str(jobs)] if jobs else []), *(["--rows", rows] if rows else []), *overrides]
     load_before = os.getloadavg()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT)
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", default="how2,multi30k,iemocap")
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--rows", default=None, help="comma-separated fusions (default: every row)")
-    parser.add_argument("--jobs", type=int, default=1, help="training jobs at a time (reproduce.py --jobs)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="training jobs at a time (reproduce.py --jobs; default: one per usable CPU)")
     parser.add_argument("--out", default=str(ROOT / "bench_results" / "paper_tables.json"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every training job")
     args = parser.parse_intermixed_args(argv)
