@@ -171,8 +171,9 @@ class GANFusion(Fusion):
         self.generator_residual = bool(generator_residual)
         self.adv_weight, self.adv_warmup_steps = float(adv_weight), int(opts["adv_warmup_steps"])
         #: training forward passes so far (one per optimizer step), for the adversarial warm-up; a
-        #: buffer, so a resumed run continues its warm-up
+        #: buffer, so a resumed run continues its warm-up (_steps: its value on the host, no sync)
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
+        self._steps = 0
         self._ramp_adversarial_weight()
         self.discriminator_input_norm = discriminator_input_norm
         self.fused = fused
@@ -205,19 +206,20 @@ class GANFusion(Fusion):
     def _ramp_adversarial_weight(self) -> None:
         """loss_weights["adv_g"] = adv_weight · min(1, train_steps / adv_warmup_steps) (adv_weight
         without warm-up), so the total loss and the logged adversarial share both use it."""
-        steps = int(self.train_steps)
-        ramp = 1.0 if self.adv_warmup_steps <= 0 else min(1.0, steps / self.adv_warmup_steps)
+        ramp = 1.0 if self.adv_warmup_steps <= 0 else min(1.0, self._steps / self.adv_warmup_steps)
         self.loss_weights["adv_g"] = self.adv_weight * ramp
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints written before the warm-up existed have no step count: their warm-up is over
         state_dict.setdefault(prefix + "train_steps", torch.tensor(self.adv_warmup_steps))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._steps = int(self.train_steps)
         self._ramp_adversarial_weight()
 
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
         if self.training:
             self.train_steps.add_(1)
+            self._steps += 1
             self._ramp_adversarial_weight()
         fakes, reals, recons, advs = [], [], [], []
         for t in self.modalities:
