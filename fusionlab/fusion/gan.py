@@ -36,9 +36,10 @@ probes of count and colour from each latent, D's accuracy, latent norms):
   generator outputs grow from norm 5 to 36-43 (z_tr: 1-5), the fused block's tanh saturates (83 %)
   and the first epoch is lost (validation BLEU 1.3; 13 with adv_weight=0); the decoder then learns
   the colour word slowly (42 % right at the end). adv_weight=0 learns it by epoch 3 (75.7). Ramping
-  the weight over the run's 600 steps (D trains throughout; the full weight in the last epoch, D's
-  accuracy then 0.5-0.9): seeds 1-5 74.4, 75.2, 74.2, 70.7, 80.5 (ceiling + 10 = 59.3); over 300
-  steps 64.5 (seed 1). Not the cause (seed 1, same options): D's lr 3e-4 58.5, the adversarial
+  the weight over 600 generator steps (training batches; Lightning's global_step counts 2 per batch,
+  one per optimizer), i.e. twice the default run's 300, so it ends at 0.5·adv_weight (D trains
+  throughout; its accuracy then 0.5-0.9): seeds 1-5 74.4, 75.2, 74.2, 70.7, 80.5 (ceiling + 10 =
+  59.3); over 300 steps (the full weight at the run's end) 64.5 (seed 1). Not the cause (seed 1, same options): D's lr 3e-4 58.5, the adversarial
   gradient stopped at the generator's input 58.2, no gradient clipping 65.9, a tanh on G's output
   55.1, complementary_norm=layer 64.9.
 
