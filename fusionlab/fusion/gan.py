@@ -171,7 +171,7 @@ class GANFusion(Fusion):
             for t in self.modalities})
         self.generator_residual = bool(generator_residual)
         self.adv_weight, self.adv_warmup_steps = float(adv_weight), int(opts["adv_warmup_steps"])
-        #: training forward passes so far (one per optimizer step), for the adversarial warm-up; a
+        #: training forward passes so far (one per batch: the generator step), for the adversarial warm-up; a
         #: buffer, so a resumed run continues its warm-up (_steps: its value on the host, no sync)
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
         self._steps = 0
