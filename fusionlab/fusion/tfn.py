@@ -7,6 +7,17 @@ the outer product over the modalities (in order) is flattened (size Π(tfn_dim +
 post-fusion network maps it to d_out: dropout -> Linear(P, hidden) -> ReLU -> Linear(hidden,
 hidden) -> ReLU -> Linear(hidden, d_out). (The reference's last layer predicts the sentiment and
 squashes it to [-3, 3]; here the task's head follows instead.)
+
+``out_norm: layer`` (default) puts a LayerNorm without affine on the fused vector; ``out_norm: none``
+is the reference's output. Measured cause (synthetic_how2, seed 1, tfn_dim 32, out_norm none): the
+post-fusion input is cubic in the per-modality vectors and 35,937 entries wide, so in the first 25
+Adam steps at lr 2e-3 its energy grew from 16 to ~5,900 and the first layer's pre-activation std
+from 0.014 to ~39; the fused vector kept a std of 8-20 (tfn_dim 16: growing to 22), and the
+decoder, which starts from tanh(Linear(z)) and attends over [z; text states], learnt around it:
+test BLEU 53.6 against a text-only ceiling of 50.0 (dropout 0 or a LayerNorm on the product
+instead: no change). With the LayerNorm on z and tfn_dim 8, seeds 1-5 give 83.1 / 67.4 / 55.6 /
+55.7 / 62.2 and synthetic_mt seeds 1, 2 go from 49.0 / 43.0 to 80.0 / 81.5 (README, "Embedded
+datasets").
 """
 
 from __future__ import annotations
@@ -33,12 +44,20 @@ def outer_product_size(sizes: Sequence[int]) -> int:
     return math.prod(s + 1 for s in sizes)
 
 
+#: fusion.out_norm: what follows the post-fusion network ("none": the reference's output as it is)
+OUT_NORMS = {"none": lambda d: nn.Identity(),
+             "layer": lambda d: nn.LayerNorm(d, elementwise_affine=False)}
+
+
 class TensorFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out) through the flattened outer product of [1; W_m v_m]."""
 
     def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, tfn_dim: int | None,
-                 hidden: int, dropout: float, max_product_size: int):
+                 hidden: int, dropout: float, max_product_size: int, out_norm: str):
         super().__init__(modalities, d_in, d_out)
+        if out_norm not in OUT_NORMS:
+            raise ConfigError(f"fusion.out_norm={out_norm!r} is not one of {sorted(OUT_NORMS)}; "
+                              "'none' is the reference TFN, 'layer' normalises the fused vector")
         size = d_in if tfn_dim is None else int(tfn_dim)
         self.product_size = outer_product_size([size] * len(self.modalities))
         if self.product_size > max_product_size:
@@ -50,10 +69,11 @@ class TensorFusion(Fusion):
                                      for m in self.modalities})
         self.dropout = nn.Dropout(dropout)
         self.post = mlp([self.product_size, hidden, hidden, d_out])
+        self.out_norm = OUT_NORMS[out_norm](d_out)
 
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
         product: Tensor | None = None
         for m in self.modalities:
             v = one_first(self.reduce[m](encoded[m].vec))
             product = v if product is None else (product.unsqueeze(-1) * v.unsqueeze(1)).flatten(1)
-        return FusionOutput(z=self.post(self.dropout(product)))
+        return FusionOutput(z=self.out_norm(self.post(self.dropout(product))))
