@@ -26,6 +26,16 @@ def test_a_missing_option_takes_the_value_old_runs_were_trained_with():
     assert fusion.recon_weight == 1.0  # what the run stated is kept (today's default is 3)
 
 
+def test_a_tfn_run_from_before_out_norm_keeps_the_reference_output():
+    # the LayerNorm has no weights, so a checkpoint would load either way and silently score differently
+    tfn = "fusionlab.fusion.tfn.TensorFusion"
+    old = OmegaConf.create({"fusion": {"_target_": tfn, "_partial_": True, "tfn_dim": 32, "hidden": 128,
+                                       "dropout": 0.2, "max_product_size": 131072}})
+    fusion = upgrade_run_config(old).fusion
+    assert fusion.out_norm == "none" and fusion.tfn_dim == 32
+    assert OmegaConf.load(ROOT / "conf" / "fusion" / "tfn.yaml").out_norm == "layer"  # today's default
+
+
 def test_a_stated_option_and_other_fusions_are_left_alone():
     stated = OmegaConf.create({"fusion": {"_target_": AUTO, "compressor_norm": "layer"}})
     assert upgrade_run_config(stated).fusion.compressor_norm == "layer"

@@ -26,6 +26,8 @@ ADDED_OPTIONS: dict[str, dict[str, object]] = {
     # GAN-Fusion's fused AutoFusion block and residual generators (issue 9): older runs have neither
     "fusionlab.fusion.gan.GANFusion": {"compressor_norm": "none", "fused": "compressor",
                                        "generator_residual": False, "adv_warmup_steps": 0},
+    # TFN's LayerNorm on the fused vector (issue 9, synthetic_how2): older runs output the reference MLP
+    "fusionlab.fusion.tfn.TensorFusion": {"out_norm": "none"},
 }
 
 
