@@ -13,7 +13,8 @@ import torch
 from fusionlab.errors import ConfigError
 from fusionlab.fusion import build_fusion
 from fusionlab.tasks.classification import ClassificationTask
-from fusionlab.tasks.schedulers import (CosineFactor, InverseSqrtFactor, build_scheduler,
+from fusionlab.tasks import schedulers
+from fusionlab.tasks.schedulers import (DecayFactor, InverseSqrtFactor, build_scheduler,
                                         check_scheduler_options)
 from tests.tiny import TinyEmotionDataModule
 
@@ -45,7 +46,7 @@ def test_inverse_sqrt_warms_up_linearly_then_decays_as_inverse_sqrt():
 
 
 def test_cosine_warms_up_then_reaches_min_ratio_at_total_steps_and_stays():
-    f = CosineFactor(warmup_steps=2, total_steps=10, min_ratio=0.1)
+    f = DecayFactor(warmup_steps=2, total_steps=10, min_ratio=0.1, shape="cosine")
     assert f(0) == pytest.approx(0.5)
     assert f(1) == pytest.approx(1.0)
     assert f(5) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 4 / 8)))
@@ -54,7 +55,9 @@ def test_cosine_warms_up_then_reaches_min_ratio_at_total_steps_and_stays():
 
 
 @pytest.mark.parametrize("options, needle", [
-    ({"name": "linear"}, "task.scheduler.name"),
+    ({"name": "exponential"}, "task.scheduler.name"),
+    ({"name": "inverse_sqrt", "total_minutes": 20}, "total_minutes"),
+    ({"name": "linear", "total_minutes": 0}, "total_minutes"),
     ({"name": "inverse_sqrt", "warmup_steps": -1}, "warmup_steps"),
     ({"name": "cosine", "min_lr_ratio": 2.0}, "min_lr_ratio"),
     ({"name": "none", "warmup": 10}, "unknown option"),
@@ -132,3 +135,68 @@ def test_cosine_with_an_explicit_total_below_its_warmup_is_still_an_error():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ConfigError, match="total_steps"):
         build_scheduler(opt, {"name": "cosine", "warmup_steps": 30, "total_steps": 20})
+
+
+def test_linear_warms_up_then_falls_on_a_straight_line_to_min_ratio_at_total_steps():
+    f = DecayFactor(warmup_steps=2, total_steps=12, min_ratio=0.2, shape="linear")
+    assert f(0) == pytest.approx(0.5)
+    assert f(1) == pytest.approx(1.0)
+    # step s (0-based) after warmup: progress (s + 1 - 2) / 10, factor 0.2 + 0.8 * (1 - progress)
+    assert f(6) == pytest.approx(0.2 + 0.8 * (1 - 5 / 10))
+    assert f(11) == pytest.approx(0.2)
+    assert f(40) == pytest.approx(0.2)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_total_minutes_decays_over_wall_clock_time_not_steps(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(schedulers, "clock", fake)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, {"name": "linear", "warmup_steps": 2, "total_minutes": 1.0})
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)         # warmup step 0, t = 0 s
+    fake.now += 5.0
+    opt.step(), sched.step()                                         # step 1 ends warmup at t = 5 s
+    assert opt.param_groups[0]["lr"] == pytest.approx(1.0)
+    fake.now += 27.5                                                 # t = 32.5 s: half of the 55 s left
+    opt.step(), sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    fake.now += 100.0                                                # past the budget: the floor
+    opt.step(), sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_a_resumed_wall_clock_schedule_does_not_count_the_time_it_was_stopped(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(schedulers, "clock", fake)
+    options = {"name": "cosine", "warmup_steps": 0, "total_minutes": 1.0}
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, options)
+    fake.now += 30.0
+    opt.step(), sched.step()                                         # half the budget: cos(pi/2)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    buf = io.BytesIO()
+    torch.save(sched.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    fake.now += 3600.0                                               # an hour before the resume
+    opt2 = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    resumed = build_scheduler(opt2, options)
+    resumed.load_state_dict(state)
+    fake.now += 15.0                                                 # 45 s of 60 used
+    opt2.step(), resumed.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))
+
+
+def test_linear_with_total_minutes_runs_under_lightning_without_a_step_estimate():
+    task, dm = make_task("concat", {"name": "linear", "warmup_steps": 2, "total_minutes": 10.0})
+    assert task._estimated_steps() is None
+    trainer = fit_steps(task, dm, steps=5)
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    assert 0.9 * LR < lr <= LR        # a few steps of a 10-minute budget: barely decayed

@@ -37,14 +37,14 @@ from fusionlab.fusion.base import Fusion
 from fusionlab.tasks.adversarial import AdversarialTraining
 from fusionlab.tasks.gather import gather_unique
 from fusionlab.tasks.optimizers import OptimizerFactory
-from fusionlab.tasks.schedulers import build_scheduler, check_scheduler_options
+from fusionlab.tasks.schedulers import DECAYS, build_scheduler, check_scheduler_options
 
 
 class FusionTask(L.LightningModule):
     """data_spec: DataSpec.to_dict(); encoder: conf/encoder options; fusion: partial Fusion factory;
     optimizer: partial torch.optim class or dict of Adam options (fusionlab/tasks/optimizers.py);
     grad_clip: max grad norm (0 = off); monitor/monitor_mode: the validation metric that picks the
-    best checkpoint; scheduler: {name: none|inverse_sqrt|cosine, warmup_steps, total_steps,
+    best checkpoint; scheduler: {name: none|inverse_sqrt|cosine|linear, warmup_steps, total_steps, total_minutes,
     min_lr_ratio}, stepped per optimizer step (fusionlab/tasks/schedulers.py)."""
 
     #: what eval_step predicts per sample: contracts.PER_LABEL | CLASS | SCORE | TEXT
@@ -159,8 +159,10 @@ class FusionTask(L.LightningModule):
         return optimizers, schedulers
 
     def _estimated_steps(self) -> int | None:
-        """Optimizer steps of this run as Lightning estimates them (cosine's default length)."""
-        if self.sched_cfg["name"] != "cosine" or self.sched_cfg["total_steps"] is not None:
+        """Optimizer steps of this run as Lightning estimates them (the default length of the
+        cosine and linear schedules)."""
+        cfg = self.sched_cfg
+        if cfg["name"] not in DECAYS or cfg["total_steps"] is not None or cfg["total_minutes"] is not None:
             return None
         try:
             steps = self.trainer.estimated_stepping_batches
