@@ -196,7 +196,21 @@ def test_a_resumed_wall_clock_schedule_does_not_count_the_time_it_was_stopped(mo
 
 def test_linear_with_total_minutes_runs_under_lightning_without_a_step_estimate():
     task, dm = make_task("concat", {"name": "linear", "warmup_steps": 2, "total_minutes": 10.0})
-    assert task._estimated_steps() is None
+    assert task._estimated_steps(task.schedule_options()) is None
     trainer = fit_steps(task, dm, steps=5)
     lr = trainer.optimizers[0].param_groups[0]["lr"]
     assert 0.9 * LR < lr <= LR        # a few steps of a 10-minute budget: barely decayed
+
+
+def test_total_minutes_max_time_follows_the_trainers_budget_and_falls_back_to_steps_without_one():
+    task, dm = make_task("concat", {"name": "linear", "warmup_steps": 0, "total_minutes": "max_time"})
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_time="00:00:20:00", max_steps=3, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0, num_sanity_val_steps=0)
+    trainer.fit(task, datamodule=dm)
+    factor = trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    assert factor.total_seconds == pytest.approx(20 * 60, abs=5)
+    task, dm = make_task("concat", {"name": "linear", "warmup_steps": 0, "total_minutes": "max_time"})
+    trainer = fit_steps(task, dm, steps=4)      # no max_time: over the 4 steps, down to 0
+    assert trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0].total_steps == 4
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)

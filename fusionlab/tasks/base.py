@@ -37,7 +37,7 @@ from fusionlab.fusion.base import Fusion
 from fusionlab.tasks.adversarial import AdversarialTraining
 from fusionlab.tasks.gather import gather_unique
 from fusionlab.tasks.optimizers import OptimizerFactory
-from fusionlab.tasks.schedulers import DECAYS, build_scheduler, check_scheduler_options
+from fusionlab.tasks.schedulers import DECAYS, MAX_TIME, build_scheduler, check_scheduler_options
 
 
 class FusionTask(L.LightningModule):
@@ -153,16 +153,36 @@ class FusionTask(L.LightningModule):
             else self.adversarial.optimizers(factory)
         if self.sched_cfg["name"] == "none":
             return optimizers[0] if self.automatic_optimization else optimizers
-        steps = self._estimated_steps()
-        schedulers = [{"scheduler": build_scheduler(opt, self.sched_cfg, steps), "interval": "step"}
+        options = self.schedule_options()
+        steps = self._estimated_steps(options)
+        schedulers = [{"scheduler": build_scheduler(opt, options, steps), "interval": "step"}
                       for opt in optimizers]
         return optimizers, schedulers
 
-    def _estimated_steps(self) -> int | None:
+    def schedule_options(self) -> dict:
+        """``task.scheduler`` with ``total_minutes: max_time`` replaced by the attached Trainer's
+        max_time budget in minutes (null without one: the schedule then runs over steps)."""
+        options = dict(self.sched_cfg)
+        if options["total_minutes"] == MAX_TIME:
+            options["total_minutes"] = self._max_time_minutes()
+        return options
+
+    def _max_time_minutes(self) -> float | None:
+        """Minutes of the Trainer's ``max_time`` (its Timer callback), None without one."""
+        from lightning.pytorch.callbacks import Timer
+
+        try:
+            callbacks = self.trainer.callbacks
+        except RuntimeError:  # not attached to a Trainer
+            return None
+        timers = [cb for cb in callbacks if isinstance(cb, Timer)]
+        return timers[0].time_remaining("train") / 60.0 if timers else None
+
+    def _estimated_steps(self, options: dict) -> int | None:
         """Optimizer steps of this run as Lightning estimates them (the default length of the
         cosine and linear schedules)."""
-        cfg = self.sched_cfg
-        if cfg["name"] not in DECAYS or cfg["total_steps"] is not None or cfg["total_minutes"] is not None:
+        if options["name"] not in DECAYS or options["total_steps"] is not None \
+                or options["total_minutes"] is not None:
             return None
         try:
             steps = self.trainer.estimated_stepping_batches

@@ -12,9 +12,11 @@ a factor of the step s (0-based; w = ``warmup_steps``):
   run (the schedule budgeted training favours: Li et al. 2020, "Budgeted Training").
 
 The end of the run for cosine and linear is ``total_steps`` optimizer steps (default: the
-Trainer's estimate), or, with ``total_minutes`` set, that much wall-clock time after the first
-optimizer step: a run under ``trainer.max_time`` then anneals to the end of its budget whatever the
-machine's speed (the time between steps counts, validation included, as it does for max_time).
+Trainer's estimate), or, with ``total_minutes`` set, that much wall-clock time after the scheduler
+is built (the time between steps counts, validation included, as it does for max_time).
+``total_minutes: max_time`` takes the Trainer's ``max_time`` budget when one is set (and the step
+count otherwise): a run under ``trainer.max_time`` then anneals to the end of its budget whatever
+the machine's speed.
 A time-based schedule depends on the machine's speed, so such a run does not replay step for step.
 
 The factor functions are small objects holding plain numbers, so a scheduler's state_dict stays
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULES = ("none", "inverse_sqrt", "cosine", "linear")
 DECAYS = ("cosine", "linear")
+MAX_TIME = "max_time"  # total_minutes: the Trainer's max_time budget
 OPTIONS = ("name", "warmup_steps", "total_steps", "total_minutes", "min_lr_ratio")
 
 
@@ -133,7 +136,7 @@ def check_scheduler_options(options: dict | None) -> dict:
             raise ConfigError(f"task.scheduler.total_minutes={cfg['total_minutes']} applies to the "
                               f"{' and '.join(DECAYS)} schedules, not {name!r}: set task.scheduler.name "
                               "or remove total_minutes")
-        if not float(cfg["total_minutes"]) > 0:
+        if cfg["total_minutes"] != MAX_TIME and not float(cfg["total_minutes"]) > 0:
             raise ConfigError(f"task.scheduler.total_minutes={cfg['total_minutes']}: must be > 0 "
                               "(the wall-clock minutes over which the learning rate decays)")
     return {**cfg, "name": name}
@@ -150,6 +153,9 @@ def build_scheduler(optimizer: Optimizer, options: dict, estimated_steps: int | 
     if cfg["name"] == "inverse_sqrt":
         return LambdaLR(optimizer, InverseSqrtFactor(cfg["warmup_steps"]))
     name, warmup = cfg["name"], int(cfg["warmup_steps"])
+    if cfg["total_minutes"] == MAX_TIME:
+        raise ConfigError("task.scheduler.total_minutes=max_time is resolved by the task from its "
+                          "Trainer; pass the minutes to build_scheduler")
     if cfg["total_minutes"] is not None:
         return BudgetLR(optimizer, DecayFactor(warmup, None, cfg["min_lr_ratio"], name,
                                                total_seconds=60.0 * float(cfg["total_minutes"])))
