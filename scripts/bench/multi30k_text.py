@@ -7,10 +7,11 @@ checkpoint (by val BLEU) on test_2016_flickr and reports sacreBLEU with its sign
 BLEU curve over wall-clock time, and the peak resident memory (this process and its children).
 Tokenizer training and the tokenized cache (prepare_data) are timed separately as setup.
 
-    python scripts/bench/multi30k_text.py [--minutes 20] [--threads 2] [--data-dir DIR]
+    python scripts/bench/multi30k_text.py [--minutes 28] [--threads 2] [--data-dir DIR]
         [--out bench_results/multi30k_text.json] [-o key=value ...]   # extra Hydra overrides
 
-Goal: test_2016_flickr BLEU >= 34 within 30 minutes on 2 CPU cores, peak memory < 4 GB.
+Goal: test_2016_flickr BLEU >= 39 within 30 minutes in all (setup, training, test) on 2 CPU cores,
+peak memory < 4 GB.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.bench.overhead import compose  # noqa: E402
 
-GOALS = {"bleu": 34.0, "total_minutes": 30.0, "peak_rss_gb": 4.0}
+GOALS = {"bleu": 39.0, "total_minutes": 30.0, "peak_rss_gb": 4.0}
 
 
 def peak_rss_mb() -> dict[str, float]:
@@ -53,10 +54,11 @@ def bleu_curve_callback(t0_holder: dict):
                 return
             point = {"minutes": (time.perf_counter() - t0_holder["fit"]) / 60,
                      "epoch": trainer.current_epoch, "step": trainer.global_step,
-                     "val_bleu": float(trainer.callback_metrics["val/bleu"])}
+                     "val_bleu": float(trainer.callback_metrics["val/bleu"]),
+                     "lr": float(trainer.optimizers[0].param_groups[0]["lr"])}
             self.points.append(point)
             print(f"[{point['minutes']:6.2f} min] epoch {point['epoch']} step {point['step']}: "
-                  f"val BLEU {point['val_bleu']:.2f}", flush=True)
+                  f"val BLEU {point['val_bleu']:.2f} (lr {point['lr']:.2e})", flush=True)
 
     return BleuCurve()
 
@@ -85,7 +87,9 @@ def budget_string(minutes: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--minutes", type=float, default=20.0, help="training wall-clock budget")
+    ap.add_argument("--minutes", type=float, default=28.0,
+                    help="training wall-clock budget (trainer.max_time; the recipe's learning rate "
+                         "reaches 0 at its end)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--data-dir",
                     default=os.environ.get("FUSIONLAB_DATA", str(ROOT.parent / "shared" / "data")),
