@@ -1,14 +1,17 @@
 """The decoder interface the translation task uses, with generation shared by every decoder.
 
-A subclass implements three things:
+A subclass implements:
 
-- ``forward(tgt_in (B, T), z (B, d), memory (B, S, d) | None, memory_mask (B, S) | None)``
-  -> logits (B, T, V): teacher forcing, ``tgt_in`` starts with BOS; ``memory`` are the source states
-  (e.g. the text encoder's), ``memory_mask`` True where a step is real;
+- ``hidden(tgt_in (B, T), z (B, d), memory (B, S, d) | None, memory_mask (B, S) | None)``
+  -> (B, T, d_out) final states under teacher forcing, ``tgt_in`` starts with BOS; ``memory`` are
+  the source states (e.g. the text encoder's), ``memory_mask`` True where a step is real;
+- ``logits(hidden (..., d_out))`` -> (..., V): the output projection, position by position, so a
+  loss can project only the positions it scores (the translation loss skips padded targets);
 - ``start(z, memory, memory_mask)`` -> the initial decoding state (dict of batch-first tensors);
 - ``step_logits(tokens (N, t), state)`` -> (next-token logits (N, V), new state).
 
-and inherits :meth:`generate`, which runs :mod:`fusionlab.heads.beam_search` over :meth:`step`.
+and inherits ``forward`` = ``logits(hidden(...))`` (B, T, V) and :meth:`generate`, which runs
+:mod:`fusionlab.heads.beam_search` over :meth:`step`.
 A decoder that attends puts the fused vector z in front of the memory itself (:func:`prepend`),
 so z stays visible at every decoding step, not only in the initial state.
 """
@@ -47,9 +50,19 @@ class Decoder(nn.Module):
         self.vocab_size = vocab_size
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
 
-    def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None,
-                memory_mask: Tensor | None) -> Tensor:  # pragma: no cover - abstract
+    def hidden(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None,
+               memory_mask: Tensor | None) -> Tensor:  # pragma: no cover - abstract
+        """(B, T, d_out) final states of teacher forcing on ``tgt_in`` (B, T)."""
         raise NotImplementedError
+
+    def logits(self, hidden: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """(..., V) next-token logits of final states ``hidden`` (..., d_out)."""
+        raise NotImplementedError
+
+    def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
+                memory_mask: Tensor | None = None) -> Tensor:
+        """(B, T, V) teacher-forcing logits: ``logits(hidden(...))``."""
+        return self.logits(self.hidden(tgt_in, z, memory, memory_mask))
 
     def start(self, z: Tensor, memory: Tensor | None,
               memory_mask: Tensor | None) -> State:  # pragma: no cover - abstract

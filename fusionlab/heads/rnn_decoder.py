@@ -59,7 +59,7 @@ class RNNDecoder(Decoder):
         if cell not in _CELLS:
             raise ConfigError(f"decoder cell must be one of {sorted(_CELLS)}, got {cell!r}")
         hidden = int(hidden or d)
-        self.hidden, self.num_layers, self.cell = hidden, num_layers, cell
+        self.hidden_size, self.num_layers, self.cell = hidden, num_layers, cell
         self.attention = bool(attention)
         self.input_feeding = bool(input_feeding and attention)
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
@@ -77,7 +77,7 @@ class RNNDecoder(Decoder):
 
     # --- state ---------------------------------------------------------------------------
     def _initial(self, proj: nn.Linear, z: Tensor) -> Tensor:
-        return torch.tanh(proj(z)).view(z.shape[0], self.num_layers, self.hidden)
+        return torch.tanh(proj(z)).view(z.shape[0], self.num_layers, self.hidden_size)
 
     def start(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> State:
         if self.attention:  # built first: the order of autograd's gradient sums for z stays as it was
@@ -88,7 +88,7 @@ class RNNDecoder(Decoder):
         if self.attention:
             state.update(memory=memory, mask=memory_mask, keys=self.attn.key(memory))
         if self.input_feeding:
-            state["feed"] = z.new_zeros(z.shape[0], self.hidden)
+            state["feed"] = z.new_zeros(z.shape[0], self.hidden_size)
         return state
 
     def _advance(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
@@ -109,12 +109,14 @@ class RNNDecoder(Decoder):
             new["feed"] = out[:, -1]
         return out, new
 
-    def _project(self, out: Tensor) -> Tensor:
-        return self.out(self.bridge(self.dropout(out)))
-
     # --- Decoder interface ----------------------------------------------------------------
-    def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
-                memory_mask: Tensor | None = None) -> Tensor:
+    def logits(self, hidden: Tensor) -> Tensor:
+        """(..., hidden) -> (..., V) through the bridge when the embeddings are tied."""
+        return self.out(self.bridge(hidden))
+
+    def hidden(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
+               memory_mask: Tensor | None = None) -> Tensor:
+        """(B, T, hidden): the (attentional) RNN outputs, dropout applied."""
         state = self.start(z, memory, memory_mask)
         emb = self.dropout(self.embed(tgt_in))
         if self.input_feeding:
@@ -125,8 +127,8 @@ class RNNDecoder(Decoder):
             out = torch.cat(outs, dim=1)
         else:
             out, _ = self._advance(emb, state)
-        return self._project(out)
+        return self.dropout(out)
 
     def step_logits(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         out, state = self._advance(self.dropout(self.embed(tokens[:, -1:])), state)
-        return self._project(out[:, -1]), state
+        return self.logits(self.dropout(out[:, -1])), state

@@ -79,15 +79,19 @@ class TransformerDecoder(Decoder):
         memory, memory_mask = prepend(self.z_proj(z), memory, memory_mask)
         return {"memory": memory, "mask": memory_mask}
 
-    def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
-                memory_mask: Tensor | None = None) -> Tensor:
+    def hidden(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
+               memory_mask: Tensor | None = None) -> Tensor:
+        """(B, T, d): the last layer's states after the final LayerNorm."""
         state = self.start(z, memory, memory_mask)
         T = tgt_in.shape[1]
         causal = torch.triu(torch.ones(T, T, dtype=torch.bool, device=tgt_in.device), 1)
         x = self.embed(tgt_in)
         for layer in self.layers:
             x = layer(x, state["memory"], ~state["mask"], causal=causal)
-        return self.out(self.norm(x))
+        return self.norm(x)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        return self.out(hidden)
 
     def step_logits(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Logits (N, V) of the next token after ``tokens[:, -1]``; the state's memory is replaced
@@ -104,4 +108,4 @@ class TransformerDecoder(Decoder):
             cache = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
             x, cache = layer.step(x, cache)
             new.update({prefix + k: v for k, v in cache.items()})
-        return self.out(self.norm(x[:, -1])), new
+        return self.logits(self.norm(x[:, -1])), new

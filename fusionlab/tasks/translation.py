@@ -46,10 +46,18 @@ class TranslationTask(FusionTask):
         return encoded[first].seq, encoded[first].mask
 
     def task_loss(self, out: FusionOutput, encoded: dict[str, Encoded], batch: Batch) -> Tensor:
+        """Label-smoothed cross-entropy over the real (non-pad) target tokens.
+
+        The output projection runs only at those N positions: (N, d_out) states -> (N, V) logits.
+        Equal to F.cross_entropy over all (B, T, V) logits with ignore_index=pad (the mean and the
+        smoothing term both cover the same non-pad tokens), without projecting the padded ones.
+        """
         memory, memory_mask = self.memory(encoded)
-        logits = self.decoder(batch.target[:, :-1], out.z, memory, memory_mask)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.target[:, 1:].reshape(-1),
-                               ignore_index=self.spec.pad_id, label_smoothing=self.label_smoothing)
+        hidden = self.decoder.hidden(batch.target[:, :-1], out.z, memory, memory_mask)
+        target = batch.target[:, 1:]
+        real = target != self.spec.pad_id
+        return F.cross_entropy(self.decoder.logits(hidden[real]), target[real],
+                               label_smoothing=self.label_smoothing)
 
     def translate(self, out: FusionOutput, encoded: dict[str, Encoded], beam_size: int) -> list[list[int]]:
         memory, memory_mask = self.memory(encoded)
