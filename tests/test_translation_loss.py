@@ -30,8 +30,8 @@ def make_task(kind: str) -> TranslationTask:
     spec = DataSpec(task="translation", modalities={"text": ModalitySpec("tokens", V, PAD)},
                     tgt_vocab_size=V, pad_id=PAD, bos_id=BOS, eos_id=EOS)
     encoder = {"text": {"kind": "transformer", "num_layers": 1, "nhead": 2, "ff": 32}}
-    return TranslationTask(spec.to_dict(), fusion=functools.partial(TextOnlyFusion, modality=None), latent_dim=D,
-                           encoder=encoder, decoder=DECODERS[kind], label_smoothing=EPS)
+    return TranslationTask(spec.to_dict(), fusion=functools.partial(TextOnlyFusion, modality=None),
+                           latent_dim=D, encoder=encoder, decoder=DECODERS[kind], label_smoothing=EPS)
 
 
 def padded_batch() -> Batch:

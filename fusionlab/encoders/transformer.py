@@ -5,11 +5,12 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from fusionlab.encoders.positional import PositionalTokenEmbedding
+from fusionlab.encoders.text import TokenEncoder
 from fusionlab.fusion.base import Encoded
 from fusionlab.nn.masking import masked_mean, with_a_real_step, zero_padded
 
 
-class TransformerTextEncoder(nn.Module):
+class TransformerTextEncoder(TokenEncoder):
     """ids (B, T) long, mask (B, T) bool -> Encoded(vec (B, d), seq (B, T, d), mask).
 
     Pre-norm self-attention layers over sinusoidal-position embeddings; ``seq`` is zero at padded
@@ -24,6 +25,10 @@ class TransformerTextEncoder(nn.Module):
                                            norm_first=True)
         self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d),
                                             enable_nested_tensor=False)
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.embed.embed
 
     def forward(self, ids: Tensor, mask: Tensor) -> Encoded:
         mask = mask.bool()

@@ -7,6 +7,7 @@ A subclass implements:
   the source states (e.g. the text encoder's), ``memory_mask`` True where a step is real;
 - ``logits(hidden (..., d_out))`` -> (..., V): the output projection, position by position, so a
   loss can project only the positions it scores (the translation loss skips padded targets);
+- ``input_embedding``: the (V, e) token embedding the decoder reads its input with;
 - ``start(z, memory, memory_mask)`` -> the initial decoding state (dict of batch-first tensors);
 - ``step_logits(tokens (N, t), state)`` -> (next-token logits (N, V), new state).
 
@@ -57,6 +58,11 @@ class Decoder(nn.Module):
 
     def logits(self, hidden: Tensor) -> Tensor:  # pragma: no cover - abstract
         """(..., V) next-token logits of final states ``hidden`` (..., d_out)."""
+        raise NotImplementedError
+
+    @property
+    def input_embedding(self) -> nn.Embedding:  # pragma: no cover - abstract
+        """The (V, e) embedding of input tokens (an encoder may share it, see TranslationTask)."""
         raise NotImplementedError
 
     def forward(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,

@@ -110,6 +110,10 @@ class RNNDecoder(Decoder):
         return out, new
 
     # --- Decoder interface ----------------------------------------------------------------
+    @property
+    def input_embedding(self) -> nn.Embedding:
+        return self.embed
+
     def logits(self, hidden: Tensor) -> Tensor:
         """(..., hidden) -> (..., V) through the bridge when the embeddings are tied."""
         return self.out(self.bridge(hidden))

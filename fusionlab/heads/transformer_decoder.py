@@ -79,6 +79,10 @@ class TransformerDecoder(Decoder):
         memory, memory_mask = prepend(self.z_proj(z), memory, memory_mask)
         return {"memory": memory, "mask": memory_mask}
 
+    @property
+    def input_embedding(self) -> nn.Embedding:
+        return self.embed.embed
+
     def hidden(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
                memory_mask: Tensor | None = None) -> Tensor:
         """(B, T, d): the last layer's states after the final LayerNorm."""

@@ -6,7 +6,8 @@ fusionlab/heads/decoder.py). Training uses teacher forcing; validation decodes g
 batched beam search; BLEU is sacreBLEU on detokenized output (case-insensitive when the target
 vocabulary is lowercased), and at test time also the tokenized BLEU of the MMT literature
 (fusionlab/metrics/bleu.py). Hypotheses are detokenized with the DataModule's target tokenizer
-(``FusionTask.eval_context``).
+(``FusionTask.eval_context``). ``share_embeddings``: with one source/target vocabulary, the text
+encoder reads its tokens through the decoder's embedding matrix (fairseq's --share-all-embeddings).
 """
 
 from __future__ import annotations
@@ -16,20 +17,35 @@ from typing import Callable
 import torch.nn.functional as F
 from torch import Tensor
 
-from fusionlab.contracts import TEXT, Batch, Encoded, EvalRecord, FusionOutput
+from fusionlab.contracts import TEXT, TOKENS, Batch, DataSpec, Encoded, EvalRecord, FusionOutput
+from fusionlab.encoders.text import TokenEncoder
 from fusionlab.errors import ConfigError
 from fusionlab.tasks.base import FusionTask
 
 
+def two_vocabularies(spec: DataSpec, source: str) -> str | None:
+    """Why token modality ``source`` and the targets are not one vocabulary, None when they are:
+    they need the same size and pad id, and a fingerprint of one tokenizer
+    (fusionlab/data/translation.py writes "<src>-<tgt>" when the tokenizers are two)."""
+    m = spec.modalities[source]
+    if "-" in spec.tokenizer_fingerprint:
+        return f"the source and target tokenizers are two ({spec.tokenizer_fingerprint})"
+    if (m.dim, m.pad_id) != (spec.tgt_vocab_size, spec.pad_id):
+        return (f"the source vocabulary has {m.dim} tokens (pad {m.pad_id}), the target's "
+                f"{spec.tgt_vocab_size} (pad {spec.pad_id})")
+    return None
+
+
 class TranslationTask(FusionTask):
     """decoder: partial decoder factory (vocab_size, d, pad_id, bos_id, eos_id) -> Decoder.
-    generation: {beam_size, val_beam_size, max_len, length_penalty}; label_smoothing: CE smoothing."""
+    generation: {beam_size, val_beam_size, max_len, length_penalty}; label_smoothing: CE smoothing;
+    share_embeddings: the source-text encoder's token embedding is the decoder's (one vocabulary)."""
 
     prediction_kind = TEXT
 
     def __init__(self, data_spec: dict, fusion: Callable, decoder: Callable, latent_dim: int = 256,
                  generation: dict | None = None, label_smoothing: float = 0.0,
-                 attend: str = "text", **kwargs):
+                 attend: str = "text", share_embeddings: bool = False, **kwargs):
         super().__init__(data_spec, fusion, latent_dim=latent_dim, **kwargs)
         s = self.spec
         self.decoder = decoder(vocab_size=s.tgt_vocab_size, d=latent_dim, pad_id=s.pad_id,
@@ -38,6 +54,35 @@ class TranslationTask(FusionTask):
                            **(generation or {})}
         self.label_smoothing = float(label_smoothing)
         self.attend = attend
+        if share_embeddings:
+            self.share_source_embedding()
+
+    def share_source_embedding(self) -> None:
+        """Make the source-text encoder's (V, e) token embedding weight the decoder's input
+        embedding weight (one parameter; with tied decoder embeddings also the output projection).
+        ConfigError naming ``task.share_embeddings`` when the dataset has no single token modality,
+        its encoder is no :class:`TokenEncoder`, or the vocabularies or embedding sizes differ."""
+        option = "task.share_embeddings=true"
+        sources = [name for name, m in self.spec.modalities.items() if m.kind == TOKENS]
+        if len(sources) != 1:
+            named = ", ".join(sources) or "none"
+            raise ConfigError(f"{option} needs one source-text (token) modality; the dataset has "
+                              f"{len(sources)} ({named}): set task.share_embeddings=false")
+        encoder = self.encoders[sources[0]]
+        if not isinstance(encoder, TokenEncoder):
+            raise ConfigError(f"{option}: the {sources[0]!r} encoder {type(encoder).__name__} has no "
+                              "token embedding to share; use encoder.text.kind=transformer or rnn, "
+                              "or set task.share_embeddings=false")
+        reason = two_vocabularies(self.spec, sources[0])
+        if reason:
+            raise ConfigError(f"{option} needs one vocabulary for source and target "
+                              f"(dataset.joint_vocab=true): {reason}")
+        src, tgt = encoder.token_embedding, self.decoder.input_embedding
+        if src.weight.shape != tgt.weight.shape:
+            raise ConfigError(f"{option}: the text encoder's embedding is {tuple(src.weight.shape)}, "
+                              f"the decoder's {tuple(tgt.weight.shape)}; give both the same "
+                              "embedding size (encoder.text.embed_dim, task.decoder.embed_dim)")
+        src.weight = tgt.weight
 
     def memory(self, encoded: dict[str, Encoded]) -> tuple[Tensor | None, Tensor | None]:
         """(B, S, d) states of the ``attend`` modality (else the first one) and their (B, S) mask, or
