@@ -43,8 +43,12 @@ def old():
 def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, name):
     """tests/data/make_pre_refactor_checkpoints.py ran on commit 87a1e04: the model rebuilt from the
     checkpoint's hyper-parameters (a dict optimizer, protocol "mult") loads its state_dict strictly
-    and gives the losses, parameter gradients, fused vectors and predictions the old code gave, bit
-    for bit (the old TransformerDecoder attended over [z_proj(z); z; text], now built in one place)."""
+    and gives the losses, parameter gradients, fused vectors and predictions the old code gave (the
+    old TransformerDecoder attended over [z_proj(z); z; text], now built in one place). Values
+    recorded from our own code: a change detector. Floats agree to float32 round-off, not bit for
+    bit: the last bits depend on the CPU's kernels (the recorded values were bit-equal on the machine
+    that wrote them and differ in the last bits on another), and the translation loss now projects
+    only the non-pad positions, a different summation order."""
     entry = old[name]
     hparams = dict(entry["checkpoint"]["hyper_parameters"])
     if name == "translation_gan":
@@ -63,14 +67,15 @@ def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, 
     expected = entry["outputs"]
     terms, out, encoded = task.losses(batch)
     out.z.retain_grad()
-    terms["total"].backward()  # the same graph order gives the same gradient sums, bit for bit
+    terms["total"].backward()
     grad_norms = torch.stack([p.grad.norm() for p in task.parameters() if p.grad is not None])
-    assert torch.equal(out.z.grad, expected["z_grad"])
-    assert torch.equal(grad_norms, expected["grad_norms"])
+    close = functools.partial(torch.testing.assert_close, rtol=1e-5, atol=1e-7)
+    close(out.z.grad, expected["z_grad"])
+    close(grad_norms, expected["grad_norms"])
     with torch.no_grad():
         for k, v in terms.items():
-            assert torch.equal(v, expected[f"loss_{k}"]), k
-        assert torch.equal(out.z, expected["z"])
+            close(v, expected[f"loss_{k}"], msg=k)
+        close(out.z, expected["z"])
         if name.startswith("translation"):
             for beam in (1, 2):
                 assert task.translate(out, encoded, beam) == expected[f"beam{beam}"]
