@@ -59,7 +59,8 @@ class DataSpec:
 
     task: TRANSLATION | CLASSIFICATION | REGRESSION.
     modalities: ordered; the first is the primary (text) modality.
-    Translation: tgt_vocab_size, pad/bos/eos ids of the target tokenizer, tokenizer_fingerprint.
+    Translation: tgt_vocab_size, pad/bos/eos ids of the target tokenizer, tokenizer_fingerprint,
+    joint_vocab (the source text and the targets share one tokenizer).
     Classification: label_names (e.g. Neutral, Happy, Sad, Angry), each a binary task (MulT protocol).
     """
 
@@ -71,6 +72,7 @@ class DataSpec:
     eos_id: int = 2
     label_names: list[str] = field(default_factory=list)
     tokenizer_fingerprint: str = ""
+    joint_vocab: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

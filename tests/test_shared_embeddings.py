@@ -23,10 +23,10 @@ TRANSFORMER = functools.partial(TransformerDecoder, num_layers=1, nhead=2, ff=32
 ENCODER = {"text": {"kind": "transformer", "num_layers": 1, "nhead": 2, "ff": 32}}
 
 
-def spec(src_vocab: int = V, fingerprint: str = "0123456789abcdef", kind: str = TOKENS) -> dict:
+def spec(src_vocab: int = V, joint: bool = True, kind: str = TOKENS) -> dict:
     return DataSpec(task="translation", modalities={"text": ModalitySpec(kind, src_vocab, PAD)},
                     tgt_vocab_size=V, pad_id=PAD, bos_id=BOS, eos_id=EOS,
-                    tokenizer_fingerprint=fingerprint).to_dict()
+                    tokenizer_fingerprint="0123456789abcdef", joint_vocab=joint).to_dict()
 
 
 def make_task(share: bool, data_spec: dict | None = None, encoder=ENCODER, decoder=TRANSFORMER):
@@ -100,7 +100,7 @@ class NoTokens(nn.Module):
                                   "embedding_sizes", "encoder_without_embedding"])
 def test_every_impossible_sharing_is_one_config_error_naming_the_option(case, monkeypatch):
     kwargs = {"source_vocab_size": dict(data_spec=spec(src_vocab=V + 5)),
-              "two_tokenizers": dict(data_spec=spec(fingerprint="0123456789abcdef-fedcba9876543210")),
+              "two_tokenizers": dict(data_spec=spec(joint=False)),
               "no_token_modality": dict(data_spec=spec(src_vocab=8, kind=SEQUENCE), encoder={}),
               "embedding_sizes": dict(encoder={"text": {"kind": "rnn", "embed_dim": 12}},
                                       decoder=functools.partial(RNNDecoder, embed_dim=8)),

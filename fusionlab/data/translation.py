@@ -196,4 +196,5 @@ class TranslationDataModule(FusionDataModule):
                                                 text=self.reads_source_text)
         self.spec = DataSpec(task=TRANSLATION, modalities=modalities, tgt_vocab_size=tgt_tok.vocab_size,
                              pad_id=tgt_tok.pad_id, bos_id=tgt_tok.bos_id, eos_id=tgt_tok.eos_id,
-                             tokenizer_fingerprint=self.fingerprint(src_tok, tgt_tok))
+                             tokenizer_fingerprint=self.fingerprint(src_tok, tgt_tok),
+                             joint_vocab=self.joint_vocab)

@@ -25,11 +25,10 @@ from fusionlab.tasks.base import FusionTask
 
 def two_vocabularies(spec: DataSpec, source: str) -> str | None:
     """Why token modality ``source`` and the targets are not one vocabulary, None when they are:
-    they need the same size and pad id, and a fingerprint of one tokenizer
-    (fusionlab/data/translation.py writes "<src>-<tgt>" when the tokenizers are two)."""
+    they need one tokenizer (``DataSpec.joint_vocab``), the same size and the same pad id."""
     m = spec.modalities[source]
-    if "-" in spec.tokenizer_fingerprint:
-        return f"the source and target tokenizers are two ({spec.tokenizer_fingerprint})"
+    if not spec.joint_vocab:
+        return "the source and target tokenizers are two (set dataset.joint_vocab=true)"
     if (m.dim, m.pad_id) != (spec.tgt_vocab_size, spec.pad_id):
         return (f"the source vocabulary has {m.dim} tokens (pad {m.pad_id}), the target's "
                 f"{spec.tgt_vocab_size} (pad {spec.pad_id})")
