@@ -4,7 +4,14 @@ with the dataset's own defaults concat, AutoFusion and GAN-Fusion must beat text
 synthetic_mt: >= 10 BLEU above the text-only ceiling, computed independently by
 :func:`fusionlab.data.synthetic_mt.text_only_bleu_ceiling` (the best any text-only system can do:
 every word right, the most frequent count and colour; 49.3 on the default split).
-synthetic_emotion: above a text_only run with the same seed.
+synthetic_emotion: >= 0.15 F1-mean above the majority-class baseline of the test split. The label
+depends on the product s_text * s_audio and on s_vision, so the text alone carries nothing about it:
+a text-only model is an uninformed predictor. On a 1:3 binary task the majority (negative) class
+has weighted F1 (1 - p) * 2(1 - p) / (2 - p) = 0.643 at positive rate p = 1/4 (the test checks the
+split's ``test/majority_f1_mean`` against it); predicting positive at random at rate q does a little
+better, at most 0.650 (q = 0.073; text_only runs measured 0.629-0.651). The margin clears both and
+the best pair of modalities (0.73, scripts/bench/synthetic_emotion_ceiling.py), so a passing run
+reads all three modalities.
 Seeds: ``FUSIONLAB_LEARNING_SEEDS`` (default 1,2 to keep CI short); all five are in
 scripts/bench/learning_seeds.py.
 
@@ -26,6 +33,7 @@ from tests.conftest import compose_train
 
 SEEDS = [int(s) for s in os.environ.get("FUSIONLAB_LEARNING_SEEDS", "1,2").split(",")]
 MT_MARGIN = 10.0  # the requirement: BLEU above the text-only ceiling, every fusion, every seed
+EMOTION_MARGIN = 0.15  # F1-mean above the majority (= text-only) ceiling; above the best pair too
 
 
 def score(dataset: str, fusion: str, seed: int, out, data_dir, metric: str) -> float:
@@ -33,12 +41,6 @@ def score(dataset: str, fusion: str, seed: int, out, data_dir, metric: str) -> f
                          "callbacks.progress_bar=null"], out, data_dir)
     train(cfg)
     return json.loads((out / "metrics.json").read_text())[metric]
-
-
-@pytest.fixture(scope="module")
-def emotion_text_only(tmp_path_factory, data_dir):
-    return {s: score("synthetic_emotion", "text_only", s, tmp_path_factory.mktemp(f"text_only_{s}"),
-                     data_dir, "test/f1_mean") for s in SEEDS}
 
 
 @pytest.mark.slow
@@ -55,8 +57,12 @@ def test_fusion_reads_the_image_on_every_seed_synthetic_mt(fusion, tmp_path, dat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fusion", ["concat", "auto", "gan"])
-def test_fusion_beats_text_only_on_every_seed_synthetic_emotion(fusion, tmp_path, data_dir,
-                                                                 emotion_text_only):
-    scores = {s: score("synthetic_emotion", fusion, s, tmp_path / str(s), data_dir, "test/f1_mean")
-              for s in SEEDS}
-    assert all(scores[s] > emotion_text_only[s] for s in SEEDS), (fusion, scores, emotion_text_only)
+def test_fusion_beats_text_only_on_every_seed_synthetic_emotion(fusion, tmp_path, data_dir):
+    scores, ceilings = {}, {}
+    for s in SEEDS:
+        scores[s] = score("synthetic_emotion", fusion, s, tmp_path / str(s), data_dir, "test/f1_mean")
+        metrics = json.loads((tmp_path / str(s) / "metrics.json").read_text())
+        ceilings[s] = metrics["test/majority_f1_mean"]
+        p = 0.25  # each emotion is one of four equally likely classes (the generator's sign table)
+        assert abs(ceilings[s] - (1 - p) * 2 * (1 - p) / (2 - p)) < 0.02, ceilings[s]
+    assert all(scores[s] >= ceilings[s] + EMOTION_MARGIN for s in SEEDS), (fusion, scores, ceilings)
