@@ -8,7 +8,13 @@ BLEU curve over wall-clock time, and the peak resident memory (this process and 
 Tokenizer training and the tokenized cache (prepare_data) are timed separately as setup.
 
     python scripts/bench/multi30k_text.py [--minutes 28] [--threads 2] [--data-dir DIR]
-        [--out bench_results/multi30k_text.json] [-o key=value ...]   # extra Hydra overrides
+        [--allocator system|jemalloc|auto] [--out bench_results/multi30k_text.json]
+        [-o key=value ...]   # extra Hydra overrides
+
+``--allocator jemalloc`` restarts the benchmark with jemalloc preloaded and its page decay off
+(libjemalloc.so.2; Debian/Ubuntu: libjemalloc2): faster, but it keeps every page it ever freed, past
+the memory goal (scripts/bench/allocator.py: the measurements); ``auto`` uses it when installed. The
+default is the system's malloc; the report says which ran.
 
 Goal: test_2016_flickr BLEU >= 39 within 30 minutes in all (setup, training, test) on 2 CPU cores,
 peak memory < 4 GB.
@@ -26,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from scripts.bench.allocator import CHOICES, ensure  # noqa: E402
 from scripts.bench.overhead import compose  # noqa: E402
 
 GOALS = {"bleu": 39.0, "total_minutes": 30.0, "peak_rss_gb": 4.0}
@@ -98,8 +105,12 @@ def main() -> None:
                     help="tokenizer and tokenized-split cache")
     ap.add_argument("--experiment", default="multi30k_text")
     ap.add_argument("-o", "--override", action="append", default=[], help="extra Hydra override")
+    ap.add_argument("--allocator", default="system", choices=CHOICES,
+                    help="jemalloc: faster, more memory (see scripts/bench/allocator.py); auto: jemalloc "
+                         "when installed")
     ap.add_argument("--out", default=str(ROOT / "bench_results" / "multi30k_text.json"))
     args = ap.parse_args()
+    args.allocator = ensure(args.allocator)
     from fusionlab.errors import FusionlabError
 
     try:
@@ -169,6 +180,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     counts = model.parameter_counts()
     report = {
         "experiment": args.experiment, "overrides": overrides, "torch_threads": torch.get_num_threads(),
+        "allocator": args.allocator, "precision": str(cfg.trainer.precision),
         "cpu_count": os.cpu_count(), "load_average_1min_at_end": os.getloadavg()[0],
         "budget_minutes": args.minutes, "params_total": counts["params/total"],
         "test_set": "test_2016_flickr", "test_bleu": bleu,
@@ -196,6 +208,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     print(f"| tokenized BLEU (the MMT literature's, test/bleu_tok) | {report['test_bleu_tokenized']:.2f} |")
     print(f"| sacreBLEU signature | {report['bleu_signature']} |")
     print(f"| parameters | {counts['params/total'] / 1e6:.2f} M |")
+    print(f"| precision / allocator | {report['precision']} / {args.allocator} |")
     print(f"| setup: prepare_data / total | {t_prepare:.1f} s / {t_setup:.1f} s |")
     print(f"| fit (budget {args.minutes:g} min) | {t_fit / 60:.1f} min, {trainer.global_step} steps, "
           f"{report['epochs']:.2f} epochs |")
