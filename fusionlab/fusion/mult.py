@@ -20,7 +20,16 @@ last REAL step (the final step for unpadded or left-padded data, as in the refer
 
 Options beyond the reference: ``padding_mask=true`` computes, for each sample, the reference on its
 real steps alone (keys at padded steps are masked, positions and the causal mask count real steps),
-so padding never changes the output; ``pooling=mean`` averages the real steps instead.
+so padding never changes the output; ``pooling=mean`` averages the real steps instead;
+``out_norm=layer`` puts a LayerNorm without affine on z (``none``, the default, is the reference's
+output). Measured cause (synthetic_mt, seeds 1-5, dataset defaults): the decoder attends over [z;
+text states], and the reference z (rms 1.0-2.2 in the first epoch, 1.3-1.7 at the end; its attention
+key 14-30 in norm against 11-13 for the text states) either took that attention where the target
+copies source words (seed 4: 51% of all attention on z, teacher-forced word accuracy 0.68 against
+0.84-0.90, test BLEU 30.6) or never got it where the image facts are needed (seed 3: weight 0.00 on
+z at the count and colour positions, both at chance, 49.8): test BLEU 73.7 / 59.2 / 49.8 / 30.6 /
+65.7. With the LayerNorm every seed attends z there (weight 1.00, count and colour accuracy 1.00,
+chance with the image shuffled) and words reach 0.84-0.90: 79.2 / 69.5 / 80.0 / 80.3 / 80.5.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 from fusionlab.fusion.crossmodal import CrossmodalStack, any_key, future_blocked
 from fusionlab.fusion.layers import check_heads, mlp, require_modalities
+from fusionlab.fusion.tfn import OUT_NORMS
 from fusionlab.nn.masking import masked_mean, zero_padded
 
 POOLINGS = ("last", "mean")
@@ -70,13 +80,16 @@ class MultimodalTransformer(Fusion):
                  heads: int, cross_layers: int, self_layers: int, ff_mult: int, attn_dropout: float,
                  attn_dropout_by_source: dict | None, relu_dropout: float, res_dropout: float,
                  embed_dropout: float, out_dropout: float, attn_mask: bool, padding_mask: bool,
-                 pooling: str):
+                 pooling: str, out_norm: str):
         super().__init__(modalities, d_in, d_out)
         require_modalities(self.modalities, 2, "mult")
         check_heads(d_model, heads, "fusion.d_model")
         if pooling not in POOLINGS:
             raise ConfigError(f"fusion.pooling={pooling!r} is not one of {list(POOLINGS)}; use last "
                               "(the reference MulT) or mean")
+        if out_norm not in OUT_NORMS:
+            raise ConfigError(f"fusion.out_norm={out_norm!r} is not one of {sorted(OUT_NORMS)}; "
+                              "'none' is the reference MulT, 'layer' normalises the fused vector")
         mods = self.modalities
         by_source = dict(attn_dropout_by_source or {})
         self.attn_mask, self.padding_mask, self.pooling = bool(attn_mask), bool(padding_mask), pooling
@@ -95,6 +108,7 @@ class MultimodalTransformer(Fusion):
         d_all = len(mods) * d_target
         self.residual = mlp([d_all, d_all, d_all], dropout=out_dropout)
         self.out = nn.Linear(d_all, d_out)
+        self.out_norm = OUT_NORMS[out_norm](d_out)
 
     def layout(self, x: Tensor, mask: Tensor) -> Layout:
         """Positions of a stack input x (B, T, d): the reference counts every step and treats steps
@@ -139,4 +153,4 @@ class MultimodalTransformer(Fusion):
             h = self.self_attn[t](h, w.positions, blocked=self.blocked(w, w))
             pooled.append(self.pool(h, masks[t]))
         h = torch.cat(pooled, dim=-1)
-        return FusionOutput(z=self.out(h + self.residual(h)))
+        return FusionOutput(z=self.out_norm(self.out(h + self.residual(h))))
