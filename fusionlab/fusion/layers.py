@@ -16,6 +16,21 @@ from fusionlab.nn.masking import with_a_real_step, zero_padded
 from fusionlab.nn.positions import sinusoidal_positions
 
 
+#: fusion.out_norm: what follows a fusion's output ("none": the reference's output as it is)
+OUT_NORMS = {"none": lambda d: nn.Identity(),
+             "layer": lambda d: nn.LayerNorm(d, elementwise_affine=False)}
+
+
+def output_norm(name: str, d: int, reference: str) -> nn.Module:
+    """The ``fusion.out_norm`` module for a (B, d) fused vector: Identity ("none", the output of
+    ``reference``, e.g. "the reference TFN") or a LayerNorm without weights ("layer"); ConfigError
+    naming the option otherwise."""
+    if name not in OUT_NORMS:
+        raise ConfigError(f"fusion.out_norm={name!r} is not one of {sorted(OUT_NORMS)}; "
+                          f"'none' is {reference}, 'layer' normalises the fused vector")
+    return OUT_NORMS[name](d)
+
+
 def mlp(sizes: Sequence[int], dropout: float = 0.0, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """Linear layers between consecutive ``sizes``; activation + dropout between them, none at the end."""
     layers: list[nn.Module] = []

@@ -22,9 +22,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.tfn import OUT_NORMS, one_first
+from fusionlab.fusion.layers import output_norm
+from fusionlab.fusion.tfn import one_first
 
 
 class LowRankFusion(Fusion):
@@ -33,15 +33,12 @@ class LowRankFusion(Fusion):
 
     def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, rank: int, out_norm: str):
         super().__init__(modalities, d_in, d_out)
-        if out_norm not in OUT_NORMS:
-            raise ConfigError(f"fusion.out_norm={out_norm!r} is not one of {sorted(OUT_NORMS)}; "
-                              "'none' is the reference LMF, 'layer' normalises the fused vector")
+        self.out_norm = output_norm(out_norm, d_out, "the reference LMF")
         self.factors = nn.ParameterDict({
             m: nn.Parameter(nn.init.xavier_normal_(torch.empty(rank, d_in + 1, d_out)))
             for m in self.modalities})
         self.rank_weights = nn.Parameter(nn.init.xavier_normal_(torch.empty(1, rank)).squeeze(0))
         self.bias = nn.Parameter(torch.zeros(d_out))
-        self.out_norm = OUT_NORMS[out_norm](d_out)
 
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
         product = None

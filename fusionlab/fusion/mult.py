@@ -43,8 +43,7 @@ from torch import Tensor, nn
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
 from fusionlab.fusion.crossmodal import CrossmodalStack, any_key, future_blocked
-from fusionlab.fusion.layers import check_heads, mlp, require_modalities
-from fusionlab.fusion.tfn import OUT_NORMS
+from fusionlab.fusion.layers import check_heads, mlp, output_norm, require_modalities
 from fusionlab.nn.masking import masked_mean, zero_padded
 
 POOLINGS = ("last", "mean")
@@ -87,9 +86,7 @@ class MultimodalTransformer(Fusion):
         if pooling not in POOLINGS:
             raise ConfigError(f"fusion.pooling={pooling!r} is not one of {list(POOLINGS)}; use last "
                               "(the reference MulT) or mean")
-        if out_norm not in OUT_NORMS:
-            raise ConfigError(f"fusion.out_norm={out_norm!r} is not one of {sorted(OUT_NORMS)}; "
-                              "'none' is the reference MulT, 'layer' normalises the fused vector")
+        self.out_norm = output_norm(out_norm, d_out, "the reference MulT")
         mods = self.modalities
         by_source = dict(attn_dropout_by_source or {})
         self.attn_mask, self.padding_mask, self.pooling = bool(attn_mask), bool(padding_mask), pooling
@@ -108,7 +105,6 @@ class MultimodalTransformer(Fusion):
         d_all = len(mods) * d_target
         self.residual = mlp([d_all, d_all, d_all], dropout=out_dropout)
         self.out = nn.Linear(d_all, d_out)
-        self.out_norm = OUT_NORMS[out_norm](d_out)
 
     def layout(self, x: Tensor, mask: Tensor) -> Layout:
         """Positions of a stack input x (B, T, d): the reference counts every step and treats steps

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
 from fusionlab.fusion.base import Encoded, Fusion, FusionOutput
-from fusionlab.fusion.layers import mlp
+from fusionlab.fusion.layers import mlp, output_norm
 
 
 def one_first(x: Tensor) -> Tensor:
@@ -44,20 +44,13 @@ def outer_product_size(sizes: Sequence[int]) -> int:
     return math.prod(s + 1 for s in sizes)
 
 
-#: fusion.out_norm: what follows the post-fusion network ("none": the reference's output as it is)
-OUT_NORMS = {"none": lambda d: nn.Identity(),
-             "layer": lambda d: nn.LayerNorm(d, elementwise_affine=False)}
-
-
 class TensorFusion(Fusion):
     """vec (B, d_in) per modality -> z (B, d_out) through the flattened outer product of [1; W_m v_m]."""
 
     def __init__(self, modalities: Sequence[str], d_in: int, d_out: int, *, tfn_dim: int | None,
                  hidden: int, dropout: float, max_product_size: int, out_norm: str):
         super().__init__(modalities, d_in, d_out)
-        if out_norm not in OUT_NORMS:
-            raise ConfigError(f"fusion.out_norm={out_norm!r} is not one of {sorted(OUT_NORMS)}; "
-                              "'none' is the reference TFN, 'layer' normalises the fused vector")
+        self.out_norm = output_norm(out_norm, d_out, "the reference TFN")
         size = d_in if tfn_dim is None else int(tfn_dim)
         self.product_size = outer_product_size([size] * len(self.modalities))
         if self.product_size > max_product_size:
@@ -69,7 +62,6 @@ class TensorFusion(Fusion):
                                      for m in self.modalities})
         self.dropout = nn.Dropout(dropout)
         self.post = mlp([self.product_size, hidden, hidden, d_out])
-        self.out_norm = OUT_NORMS[out_norm](d_out)
 
     def forward(self, encoded: dict[str, Encoded]) -> FusionOutput:
         product: Tensor | None = None
