@@ -30,7 +30,7 @@ def _vectors(*sizes, batch=4, seed=0):
 def test_lmf_equals_explicit_low_rank_tensor_product():
     d, out, rank = 3, 2, 5
     enc = _vectors(d, d, d)
-    lmf = LowRankFusion(list(enc), d, out, rank=rank).double()
+    lmf = LowRankFusion(list(enc), d, out, rank=rank, out_norm="none").double()
     f = [lmf.factors[m] for m in enc]                              # (rank, d+1, out) each
     W = torch.einsum("r,rio,rjo,rko->ijko", lmf.rank_weights, *f)  # full (d+1)^3 x out weight
     zs = [one_first(e.vec) for e in enc.values()]
@@ -44,7 +44,7 @@ def test_lmf_at_full_rank_reproduces_any_tfn_weight():
     enc = _vectors(d1, d2)
     g = torch.Generator().manual_seed(1)
     W = torch.randn(d1 + 1, d2 + 1, out, generator=g, dtype=torch.float64)
-    lmf = LowRankFusion(list(enc), d1, out, rank=d1 + 1).double()
+    lmf = LowRankFusion(list(enc), d1, out, rank=d1 + 1, out_norm="none").double()
     with torch.no_grad():
         # modality sizes differ here, so replace the factor tensors wholesale
         lmf.factors["m0"] = torch.nn.Parameter(torch.eye(d1 + 1, dtype=torch.float64)
