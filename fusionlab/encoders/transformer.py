@@ -15,14 +15,25 @@ class TransformerTextEncoder(TokenEncoder):
 
     Pre-norm self-attention layers over sinusoidal-position embeddings; ``seq`` is zero at padded
     steps and ``vec`` is the masked mean of ``seq`` (padded steps never count).
+
+    ``dropout`` applies to the embeddings and each sub-block's output, ``attention_dropout`` to the
+    attention probabilities, ``activation_dropout`` after the feed-forward ReLU; the last two
+    default to ``dropout`` (None), as in ``nn.TransformerEncoderLayer``.
     """
 
     def __init__(self, vocab_size: int, d: int, pad_id: int = 0, num_layers: int = 3,
-                 nhead: int = 4, ff: int = 1024, dropout: float = 0.1):
+                 nhead: int = 4, ff: int = 1024, dropout: float = 0.1,
+                 attention_dropout: float | None = None, activation_dropout: float | None = None):
         super().__init__()
         self.embed = PositionalTokenEmbedding(vocab_size, d, pad_id, dropout)
         layer = nn.TransformerEncoderLayer(d, nhead, ff, dropout, batch_first=True,
                                            norm_first=True)
+        # nn.TransformerEncoderLayer takes one rate; its attention keeps the rate as a float and
+        # the feed-forward dropout is layer.dropout (dropout1/dropout2 are the residual branches)
+        if attention_dropout is not None:
+            layer.self_attn.dropout = attention_dropout
+        if activation_dropout is not None:
+            layer.dropout.p = activation_dropout
         self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d),
                                             enable_nested_tensor=False)
 

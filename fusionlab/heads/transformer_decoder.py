@@ -17,16 +17,20 @@ class DecoderLayer(nn.Module):
     """Pre-norm block: x + SelfAttn(LN x), + CrossAttn(LN x, memory), + FF(LN x).
 
     forward(x (N, T, d), memory (N, S, d), memory_pad (N, S) True = padded, causal (T, T) bool)
-    -> (N, T, d) for teacher forcing; :meth:`step` is the same block for one new position, with
+    -> (N, T, d) for teacher forcing. ``dropout`` applies to each sub-block's output (residual
+    branch), ``attention_dropout`` to the attention probabilities and ``activation_dropout`` after
+    the feed-forward ReLU (fairseq's three rates); :meth:`step` is the same block for one new position, with
     the projected self-attention and memory keys/values cached (fusionlab/heads/cached_attention.py).
     """
 
-    def __init__(self, d: int, nhead: int, ff: int, dropout: float):
+    def __init__(self, d: int, nhead: int, ff: int, dropout: float, attention_dropout: float,
+                 activation_dropout: float):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.self_attn = nn.MultiheadAttention(d, nhead, dropout=dropout, batch_first=True)
-        self.cross_attn = nn.MultiheadAttention(d, nhead, dropout=dropout, batch_first=True)
-        self.ff = nn.Sequential(nn.Linear(d, ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff, d))
+        self.self_attn = nn.MultiheadAttention(d, nhead, dropout=attention_dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(d, nhead, dropout=attention_dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d, ff), nn.ReLU(), nn.Dropout(activation_dropout),
+                                nn.Linear(ff, d))
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, memory: Tensor, memory_pad: Tensor,
@@ -58,15 +62,22 @@ class TransformerDecoder(Decoder):
     layout every model since the first release was trained with). Generation is batched over samples
     and beams and caches each layer's projected keys/values (memory once, the prefix one position
     per step), so a step costs one position, not the whole prefix and memory.
+
+    ``attention_dropout`` and ``activation_dropout`` default to ``dropout`` (None); fairseq's
+    Transformer uses 0 for both (conf/experiment/multi30k_text.yaml does too).
     """
 
     def __init__(self, vocab_size: int, d: int, pad_id: int, bos_id: int, eos_id: int,
                  num_layers: int = 3, nhead: int = 4, ff: int = 1024, dropout: float = 0.1,
-                 tie_embeddings: bool = True):
+                 tie_embeddings: bool = True, attention_dropout: float | None = None,
+                 activation_dropout: float | None = None):
         super().__init__(vocab_size, pad_id, bos_id, eos_id)
         self.embed = PositionalTokenEmbedding(vocab_size, d, pad_id, dropout)
         self.z_proj = nn.Linear(d, d)
-        self.layers = nn.ModuleList(DecoderLayer(d, nhead, ff, dropout)
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
+        activation_dropout = dropout if activation_dropout is None else activation_dropout
+        self.layers = nn.ModuleList(DecoderLayer(d, nhead, ff, dropout, attention_dropout,
+                                                 activation_dropout)
                                     for _ in range(num_layers))
         self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, vocab_size)
