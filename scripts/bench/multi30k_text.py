@@ -50,22 +50,39 @@ def bleu_curve_callback(t0_holder: dict):
     import lightning as L
 
     class BleuCurve(L.Callback):
+        """Per validation: wall minutes, val BLEU, the teacher-forced val loss and the mean training
+        loss since the previous validation (with dropout on): the pair shows overfitting."""
+
         def __init__(self):
             self.points: list[dict] = []
+            self.train_loss_sum, self.train_batches = 0.0, 0
 
         def on_train_start(self, trainer, pl_module):
             t0_holder["fit"] = time.perf_counter()
 
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            if loss is not None:
+                self.train_loss_sum += float(loss)
+                self.train_batches += 1
+
         def on_validation_end(self, trainer, pl_module):
             if trainer.sanity_checking or "val/bleu" not in trainer.callback_metrics:
                 return
+            metrics = trainer.callback_metrics
+            train_loss = self.train_loss_sum / max(self.train_batches, 1)
+            self.train_loss_sum, self.train_batches = 0.0, 0
             point = {"minutes": (time.perf_counter() - t0_holder["fit"]) / 60,
                      "epoch": trainer.current_epoch, "step": trainer.global_step,
-                     "val_bleu": float(trainer.callback_metrics["val/bleu"]),
+                     "val_bleu": float(metrics["val/bleu"]),
+                     "val_loss": float(metrics["val/loss"]) if "val/loss" in metrics else None,
+                     "train_loss": train_loss,
                      "lr": float(trainer.optimizers[0].param_groups[0]["lr"])}
             self.points.append(point)
+            val_loss = "n/a" if point["val_loss"] is None else f"{point['val_loss']:.3f}"
             print(f"[{point['minutes']:6.2f} min] epoch {point['epoch']} step {point['step']}: "
-                  f"val BLEU {point['val_bleu']:.2f} (lr {point['lr']:.2e})", flush=True)
+                  f"val BLEU {point['val_bleu']:.2f}, val loss {val_loss}, train loss "
+                  f"{train_loss:.3f} (lr {point['lr']:.2e})", flush=True)
 
     return BleuCurve()
 
@@ -198,10 +215,12 @@ def run(args: argparse.Namespace, root: Path) -> None:
         "goal_met": {"bleu": bleu >= GOALS["bleu"], "time": total_min <= GOALS["total_minutes"],
                      "memory": rss["peak"] / 1024 <= GOALS["peak_rss_gb"]},
     }
-    print("\n| minutes | epoch | step | val BLEU (greedy) |")
-    print("|---|---|---|---|")
+    print("\n| minutes | epoch | step | val BLEU (greedy) | val loss | train loss |")
+    print("|---|---|---|---|---|---|")
     for p in curve.points:
-        print(f"| {p['minutes']:.1f} | {p['epoch']} | {p['step']} | {p['val_bleu']:.2f} |")
+        val_loss = "n/a" if p["val_loss"] is None else f"{p['val_loss']:.3f}"
+        print(f"| {p['minutes']:.1f} | {p['epoch']} | {p['step']} | {p['val_bleu']:.2f} | {val_loss} "
+              f"| {p['train_loss']:.3f} |")
     print("\n| metric | value |")
     print("|---|---|")
     print(f"| test_2016_flickr BLEU (beam {report['beam_size']}) | {bleu:.2f} (goal >= {GOALS['bleu']}) |")
