@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,12 @@ def bleu_curve_callback(t0_holder: dict):
                   f"{train_loss:.3f} (lr {point['lr']:.2e})", flush=True)
 
     return BleuCurve()
+
+
+def clear_checkpoints(run_dir: Path) -> None:
+    """Remove the previous benchmark's checkpoints: Lightning would otherwise write best-v1.ckpt,
+    best-v2.ckpt, ... beside them (about 30-100 MB per run) instead of replacing them."""
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
 
 
 def multi30k_root(data_dir: str | Path) -> Path:
@@ -158,6 +165,7 @@ def run(args: argparse.Namespace, root: Path) -> None:
     from fusionlab.run.environment import quiet_environment
 
     run_dir = ROOT / "outputs" / "bench_multi30k_text"
+    clear_checkpoints(run_dir)
     overrides = [f"experiment={args.experiment}", "logger=none", "callbacks.progress_bar=null",
                  f"paths.data_dir={root.parent}", f"dataset.data_dir={root}",
                  f"paths.cache_dir={args.cache_dir}",
