@@ -52,17 +52,18 @@ def test_decoder_activation_dropout_one_leaves_only_the_second_linear_bias():
     torch.testing.assert_close(out, b + layer.ff[3].bias)
 
 
-def encoder_inputs():
+def one_layer_encoder(attention_dropout: float, activation_dropout: float):
+    """(encoder, its layer, ids (2, 4), mask (2, 4)) with residual dropout 0."""
+    torch.manual_seed(0)
+    enc = TransformerTextEncoder(V, D, PAD, num_layers=1, nhead=H, ff=FF, dropout=0.0,
+                                 attention_dropout=attention_dropout,
+                                 activation_dropout=activation_dropout)
     ids = torch.tensor([[3, 4, 5, 6], [7, 8, PAD, PAD]])
-    return ids, ids != PAD
+    return enc, enc.layers.layers[0], ids, ids != PAD
 
 
 def test_encoder_attention_dropout_one_leaves_only_the_output_projection_bias():
-    torch.manual_seed(0)
-    enc = TransformerTextEncoder(V, D, PAD, num_layers=1, nhead=H, ff=FF, dropout=0.0,
-                                 attention_dropout=1.0, activation_dropout=0.0)
-    ids, mask = encoder_inputs()
-    layer = enc.layers.layers[0]
+    enc, layer, ids, mask = one_layer_encoder(attention_dropout=1.0, activation_dropout=0.0)
     h = enc.embed(ids) + layer.self_attn.out_proj.bias
     h = h + feed_forward(layer.linear1, layer.linear2, layer.norm2(h))
     expected = enc.layers.norm(h) * mask[..., None]
@@ -70,11 +71,7 @@ def test_encoder_attention_dropout_one_leaves_only_the_output_projection_bias():
 
 
 def test_encoder_activation_dropout_one_leaves_only_the_second_linear_bias():
-    torch.manual_seed(0)
-    enc = TransformerTextEncoder(V, D, PAD, num_layers=1, nhead=H, ff=FF, dropout=0.0,
-                                 attention_dropout=0.0, activation_dropout=1.0)
-    ids, mask = encoder_inputs()
-    layer = enc.layers.layers[0]
+    enc, layer, ids, mask = one_layer_encoder(attention_dropout=0.0, activation_dropout=1.0)
     x = enc.embed(ids)
     h1 = layer.norm1(x)
     a = x + layer.self_attn(h1, h1, h1, key_padding_mask=~mask, need_weights=False)[0]
@@ -88,7 +85,8 @@ def test_all_rates_zero_make_training_mode_deterministic_and_equal_to_eval():
                                  attention_dropout=0.0, activation_dropout=0.0)
     dec = TransformerDecoder(V, D, PAD, 1, 2, num_layers=2, nhead=H, ff=FF, dropout=0.0,
                              attention_dropout=0.0, activation_dropout=0.0)
-    ids, mask = encoder_inputs()
+    ids = torch.tensor([[3, 4, 5, 6], [7, 8, PAD, PAD]])
+    mask = ids != PAD
     z = torch.randn(2, D)
 
     def run():
