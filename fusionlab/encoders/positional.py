@@ -8,6 +8,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from fusionlab.nn.dropout import FastDropout
 from fusionlab.nn.positions import sinusoidal_positions
 
 
@@ -29,7 +30,7 @@ class PositionalTokenEmbedding(nn.Module):
             self.embed.weight[pad_id].zero_()
         self.d = d
         self.scale = math.sqrt(d)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self._table: Tensor | None = None
 
     @property

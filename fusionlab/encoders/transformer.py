@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from fusionlab.encoders.positional import PositionalTokenEmbedding
 from fusionlab.encoders.text import TokenEncoder
 from fusionlab.fusion.base import Encoded
+from fusionlab.nn.dropout import FastDropout
 from fusionlab.nn.masking import masked_mean, with_a_real_step, zero_padded
 
 
@@ -32,8 +33,10 @@ class TransformerTextEncoder(TokenEncoder):
         # the feed-forward dropout is layer.dropout (dropout1/dropout2 are the residual branches)
         if attention_dropout is not None:
             layer.self_attn.dropout = attention_dropout
-        if activation_dropout is not None:
-            layer.dropout.p = activation_dropout
+        # the residual and feed-forward dropouts draw their masks from 16-bit integers
+        # (fusionlab/nn/dropout.py: same distribution, several times faster on CPU)
+        layer.dropout1, layer.dropout2 = FastDropout(dropout), FastDropout(dropout)
+        layer.dropout = FastDropout(dropout if activation_dropout is None else activation_dropout)
         self.layers = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d),
                                             enable_nested_tensor=False)
 

@@ -11,6 +11,7 @@ from fusionlab.heads.beam_search import State
 from fusionlab.heads.cached_attention import (attend, memory_cache, project,
                                                 self_attention_step)
 from fusionlab.heads.decoder import Decoder, prepend
+from fusionlab.nn.dropout import FastDropout
 
 
 class DecoderLayer(nn.Module):
@@ -29,9 +30,9 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
         self.self_attn = nn.MultiheadAttention(d, nhead, dropout=attention_dropout, batch_first=True)
         self.cross_attn = nn.MultiheadAttention(d, nhead, dropout=attention_dropout, batch_first=True)
-        self.ff = nn.Sequential(nn.Linear(d, ff), nn.ReLU(), nn.Dropout(activation_dropout),
+        self.ff = nn.Sequential(nn.Linear(d, ff), nn.ReLU(), FastDropout(activation_dropout),
                                 nn.Linear(ff, d))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
 
     def forward(self, x: Tensor, memory: Tensor, memory_pad: Tensor,
                 causal: Tensor | None = None) -> Tensor:

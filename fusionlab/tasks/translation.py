@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from fusionlab.contracts import TEXT, TOKENS, Batch, DataSpec, Encoded, EvalRecord, FusionOutput
 from fusionlab.encoders.text import TokenEncoder
 from fusionlab.errors import ConfigError
+from fusionlab.nn.smoothed_cross_entropy import smoothed_cross_entropy
 from fusionlab.tasks.base import FusionTask
 
 
@@ -100,8 +100,8 @@ class TranslationTask(FusionTask):
         hidden = self.decoder.hidden(batch.target[:, :-1], out.z, memory, memory_mask)
         target = batch.target[:, 1:]
         real = target != self.spec.pad_id
-        return F.cross_entropy(self.decoder.logits(hidden[real]), target[real],
-                               label_smoothing=self.label_smoothing)
+        return smoothed_cross_entropy(self.decoder.logits(hidden[real]), target[real],
+                                      self.label_smoothing)
 
     def translate(self, out: FusionOutput, encoded: dict[str, Encoded], beam_size: int) -> list[list[int]]:
         memory, memory_mask = self.memory(encoded)
