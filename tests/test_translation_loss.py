@@ -106,7 +106,8 @@ def test_the_output_projection_sees_only_the_real_target_positions(kind):
     task = make_task(kind).eval()
     batch = padded_batch()
     rows = []
-    task.decoder.out.register_forward_hook(lambda mod, args, out: rows.append(args[0].shape))
+    output_layer = task.decoder.output_layer
+    task.decoder.output_layer = lambda hidden: rows.append(hidden.shape) or output_layer(hidden)
     encoded, out = task.fuse(batch)
     task.task_loss(out, encoded, batch)
     n_real = int((batch.target[:, 1:] != PAD).sum())

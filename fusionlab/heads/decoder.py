@@ -20,6 +20,7 @@ so z stays visible at every decoding step, not only in the initial state.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fusionlab.errors import ConfigError
@@ -56,9 +57,15 @@ class Decoder(nn.Module):
         """(B, T, d_out) final states of teacher forcing on ``tgt_in`` (B, T)."""
         raise NotImplementedError
 
-    def logits(self, hidden: Tensor) -> Tensor:  # pragma: no cover - abstract
-        """(..., V) next-token logits of final states ``hidden`` (..., d_out)."""
+    def output_layer(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:  # pragma: no cover - abstract
+        """The output projection of final states ``hidden`` (..., d_out) as (features (..., e),
+        weight (V, e), bias (V,) or None): logits = features @ weight.T + bias. The translation
+        loss fuses this projection with its cross-entropy (fusionlab/nn/smoothed_cross_entropy.py)."""
         raise NotImplementedError
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """(..., V) next-token logits of final states ``hidden`` (..., d_out)."""
+        return F.linear(*self.output_layer(hidden))
 
     @property
     def input_embedding(self) -> nn.Embedding:  # pragma: no cover - abstract

@@ -114,9 +114,10 @@ class RNNDecoder(Decoder):
     def input_embedding(self) -> nn.Embedding:
         return self.embed
 
-    def logits(self, hidden: Tensor) -> Tensor:
-        """(..., hidden) -> (..., V) through the bridge when the embeddings are tied."""
-        return self.out(self.bridge(hidden))
+    def output_layer(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(..., hidden) -> the output projection's input (through the bridge when the embeddings
+        are tied), weight and bias."""
+        return self.bridge(hidden), self.out.weight, self.out.bias
 
     def hidden(self, tgt_in: Tensor, z: Tensor, memory: Tensor | None = None,
                memory_mask: Tensor | None = None) -> Tensor:

@@ -106,8 +106,8 @@ class TransformerDecoder(Decoder):
             x = layer(x, state["memory"], ~state["mask"], causal=causal)
         return self.norm(x)
 
-    def logits(self, hidden: Tensor) -> Tensor:
-        return self.out(hidden)
+    def output_layer(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        return hidden, self.out.weight, self.out.bias
 
     def step_logits(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Logits (N, V) of the next token after ``tokens[:, -1]``; the state's memory is replaced

@@ -19,7 +19,7 @@ from torch import Tensor
 from fusionlab.contracts import TEXT, TOKENS, Batch, DataSpec, Encoded, EvalRecord, FusionOutput
 from fusionlab.encoders.text import TokenEncoder
 from fusionlab.errors import ConfigError
-from fusionlab.nn.smoothed_cross_entropy import smoothed_cross_entropy
+from fusionlab.nn.smoothed_cross_entropy import LogitBuffers, linear_smoothed_cross_entropy
 from fusionlab.tasks.base import FusionTask
 
 
@@ -52,6 +52,8 @@ class TranslationTask(FusionTask):
         self.generation = {"beam_size": 4, "val_beam_size": 1, "max_len": 50, "length_penalty": 1.0,
                            **(generation or {})}
         self.label_smoothing = float(label_smoothing)
+        #: the training loss's (N, V) logit buffers, reused from step to step (no page faults)
+        self.logit_buffers = LogitBuffers()
         self.attend = attend
         if share_embeddings:
             self.share_source_embedding()
@@ -92,7 +94,8 @@ class TranslationTask(FusionTask):
     def task_loss(self, out: FusionOutput, encoded: dict[str, Encoded], batch: Batch) -> Tensor:
         """Label-smoothed cross-entropy over the real (non-pad) target tokens.
 
-        The output projection runs only at those N positions: (N, d_out) states -> (N, V) logits.
+        The output projection runs only at those N positions: (N, d_out) states -> (N, V) logits,
+        fused with the loss into two (N, V) buffers that the next step reuses.
         Equal to F.cross_entropy over all (B, T, V) logits with ignore_index=pad (the mean and the
         smoothing term both cover the same non-pad tokens), without projecting the padded ones.
         """
@@ -100,8 +103,9 @@ class TranslationTask(FusionTask):
         hidden = self.decoder.hidden(batch.target[:, :-1], out.z, memory, memory_mask)
         target = batch.target[:, 1:]
         real = target != self.spec.pad_id
-        return smoothed_cross_entropy(self.decoder.logits(hidden[real]), target[real],
-                                      self.label_smoothing)
+        features, weight, bias = self.decoder.output_layer(hidden[real])
+        return linear_smoothed_cross_entropy(features, weight, bias, target[real],
+                                             self.label_smoothing, self.logit_buffers)
 
     def translate(self, out: FusionOutput, encoded: dict[str, Encoded], beam_size: int) -> list[list[int]]:
         memory, memory_mask = self.memory(encoded)
