@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fusionlab.nn.smoothed_cross_entropy import smoothed_cross_entropy
+from fusionlab.nn.smoothed_cross_entropy import (LogitBuffers, linear_smoothed_cross_entropy,
+                                                  smoothed_cross_entropy)
 
 
 def reference(logits: torch.Tensor, target: torch.Tensor, eps: float):
@@ -84,3 +85,78 @@ def test_bad_shapes_and_smoothing_are_refused_with_the_reason():
         smoothed_cross_entropy(logits[None], target, 0.1)
     with pytest.raises(ValueError, match="label_smoothing"):
         smoothed_cross_entropy(logits, target, 1.5)
+
+
+# --- the output projection fused with the loss, in reusable buffers -----------------------------
+
+def projection_sample(n=29, e=6, v=13, seed=4):
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(n, e, generator=g, dtype=torch.float64)
+    w = torch.randn(v, e, generator=g, dtype=torch.float64)
+    b = torch.randn(v, generator=g, dtype=torch.float64)
+    return h, w, b, torch.randint(0, v, (n,), generator=g)
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_linear_version_follows_the_definition_over_steps_of_different_sizes(with_bias, eps):
+    """Three steps in a row (rows 29, 40, 11) through one LogitBuffers: each loss and the gradient
+    of features, weight and bias equal the written-out formula on features @ weight.T + bias."""
+    buffers = LogitBuffers()
+    for n, seed in ((29, 4), (40, 5), (11, 6)):
+        h, w, b, t = projection_sample(n=n, seed=seed)
+        b = b if with_bias else None
+        params = [x.clone().requires_grad_(True) for x in (h, w) + ((b,) if with_bias else ())]
+        loss = linear_smoothed_cross_entropy(params[0], params[1], params[2] if with_bias else None, t,
+                                             eps, buffers)
+        (1.5 * loss).backward()
+        logits = h @ w.T + (b if with_bias else 0.0)
+        ref_loss, d_logits = reference(logits, t, eps)
+        torch.testing.assert_close(loss, ref_loss)
+        torch.testing.assert_close(params[0].grad, 1.5 * d_logits @ w)
+        torch.testing.assert_close(params[1].grad, 1.5 * d_logits.T @ h)
+        if with_bias:
+            torch.testing.assert_close(params[2].grad, 1.5 * d_logits.sum(0))
+        assert not buffers.borrowed
+
+
+def test_buffers_are_reused_and_never_overwritten_before_their_backward():
+    """Two losses built before one backward: the second gets fresh tensors, both gradients are
+    right, and the buffers go back to the pool after the backward."""
+    buffers = LogitBuffers()
+    h, w, b, t = projection_sample()
+    x = h.clone().requires_grad_(True)
+    first = linear_smoothed_cross_entropy(x, w, b, t, 0.1, buffers)
+    assert buffers.borrowed
+    second = linear_smoothed_cross_entropy(2 * x, w, b, t, 0.1, buffers)
+    (first + second).backward()
+    ref = h.clone().requires_grad_(True)
+    (F.cross_entropy(F.linear(ref, w, b), t, label_smoothing=0.1)
+     + F.cross_entropy(F.linear(2 * ref, w, b), t, label_smoothing=0.1)).backward()
+    torch.testing.assert_close(x.grad, ref.grad)
+    assert not buffers.borrowed
+
+
+def test_a_graph_dropped_without_backward_gives_the_buffers_back():
+    buffers = LogitBuffers()
+    h, w, b, t = projection_sample()
+    loss = linear_smoothed_cross_entropy(h.requires_grad_(True), w, b, t, 0.1, buffers)
+    assert buffers.borrowed
+    del loss
+    assert not buffers.borrowed
+
+
+def test_a_second_backward_through_the_graph_is_refused_with_the_way_out():
+    h, w, b, t = projection_sample()
+    loss = linear_smoothed_cross_entropy(h.requires_grad_(True), w, b, t, 0.1, LogitBuffers())
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="buffers=None"):
+        loss.backward()
+
+
+def test_without_gradients_or_buffers_it_is_the_plain_loss():
+    h, w, b, t = projection_sample()
+    expected, _ = reference(h @ w.T + b, t, 0.1)
+    with torch.no_grad():
+        torch.testing.assert_close(linear_smoothed_cross_entropy(h, w, b, t, 0.1, LogitBuffers()), expected)
+    torch.testing.assert_close(linear_smoothed_cross_entropy(h, w, b, t, 0.1), expected)
