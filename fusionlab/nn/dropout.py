@@ -3,8 +3,9 @@
 On CPU, ``nn.Dropout`` spends most of its time in the Bernoulli draw (torch's Mersenne Twister,
 one draw per element): 2.3-3.1 ms for a (128, 18, 128) batch of the multi30k_text recipe on this
 machine, against 0.54-0.57 ms here; the recipe's whole training step took 0.88x as long (README,
-"Text-only Multi30K per CPU-minute"). The mask is the same distribution up to the resolution of the rate: an element is
-kept when a uniform 16-bit integer is at least ``round(p * 65536)``, so the dropped fraction is
+"Text-only Multi30K per CPU-minute"). The mask is the same distribution up to the resolution of
+the rate: an element is kept when a uniform 16-bit integer is at least ``round(p * 65536)``
+(counted from the bottom of the int16 range), so the dropped fraction is
 ``p_eff = round(p * 65536) / 65536`` (|p_eff - p| <= 2**-17; exact for multiples of 2**-16 such
 as 0, 0.25, 0.5) and kept elements are scaled by ``1 / (1 - p_eff)``, which keeps the expectation
 exactly x. Draws come from torch's default generator, so seeding and checkpointed RNG states
