@@ -9,7 +9,11 @@ Tokenizer training and the tokenized cache (prepare_data) are timed separately a
 
     python scripts/bench/multi30k_text.py [--minutes 28] [--threads 2] [--data-dir DIR]
         [--allocator system|jemalloc|auto] [--out bench_results/multi30k_text.json]
-        [-o key=value ...]   # extra Hydra overrides
+        [--seeds 42,1,2,3,4] [-o key=value ...]   # extra Hydra overrides
+
+``--seeds`` runs the benchmark once per seed, one after the other, each in a fresh process
+(``-o seed=S``; a report per seed beside ``--out``, named ``<out>_seed<S>.json``), then prints and
+writes to ``--out`` the test BLEU of every seed with its mean and sample standard deviation.
 
 ``--allocator jemalloc`` restarts the benchmark with jemalloc preloaded and its page decay off
 (libjemalloc.so.2; Debian/Ubuntu: libjemalloc2): faster, but it keeps every page it ever freed, past
@@ -23,6 +27,7 @@ peak memory < 4 GB.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -133,8 +138,10 @@ def main() -> None:
                     help="jemalloc: faster, more memory (see scripts/bench/allocator.py); auto: jemalloc "
                          "when installed")
     ap.add_argument("--out", default=str(ROOT / "bench_results" / "multi30k_text.json"))
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated seeds: one run per seed in a fresh process, then mean and std")
     args = ap.parse_args()
-    args.allocator = ensure(args.allocator)
+    seeds = None if args.seeds is None else seed_list(args.seeds, args.override, ap)
     from fusionlab.errors import FusionlabError
 
     try:
@@ -142,11 +149,92 @@ def main() -> None:
     except FusionlabError as e:
         print(f"fusionlab: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+    if seeds is not None:
+        raise SystemExit(run_seeds(args, seeds))
+    args.allocator = ensure(args.allocator)
     try:
         run(args, root.resolve())
     except FusionlabError as e:
         print(f"fusionlab: error: {type(e).__name__}: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def seed_list(text: str, overrides: list[str], ap: argparse.ArgumentParser) -> list[int]:
+    """--seeds "42,1,2" -> [42, 1, 2]; an argparse error for anything else or beside -o seed=."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        ap.error(f"--seeds {text!r}: give comma-separated integers, e.g. 42,1,2")
+    if not seeds or len(set(seeds)) != len(seeds):
+        ap.error(f"--seeds {text!r}: give at least one seed, each once")
+    if any(o.lstrip("+").startswith("seed=") for o in overrides):
+        ap.error("--seeds and -o seed=...: give the seeds in one place")
+    return seeds
+
+
+def seed_report_path(out: str | Path, seed: int) -> Path:
+    """bench_results/multi30k_text.json, 3 -> bench_results/multi30k_text_seed3.json"""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_seed{seed}{out.suffix or '.json'}")
+
+
+def run_seeds(args: argparse.Namespace, seeds: list[int]) -> int:
+    """One benchmark process per seed of ``args.seeds`` (the other options passed on), then the
+    summary: per-seed test BLEU, tokenized BLEU, epochs, minutes and memory; mean ± sample std.
+    Returns the exit status (1 when a seed's run failed)."""
+    import subprocess
+
+    from scripts.collect_results import mean_std
+
+    common = [sys.executable, str(Path(__file__).resolve()), "--minutes", str(args.minutes),
+              "--threads", str(args.threads), "--data-dir", args.data_dir, "--cache-dir", args.cache_dir,
+              "--experiment", args.experiment, "--allocator", args.allocator]
+    for o in args.override:
+        common += ["-o", o]
+    runs, failed = {}, []
+    for seed in seeds:
+        path = seed_report_path(args.out, seed)
+        print(f"--- seed {seed} ({len(runs) + len(failed) + 1} of {len(seeds)}): report {path}", flush=True)
+        if subprocess.run([*common, "-o", f"seed={seed}", "--out", str(path)]).returncode != 0:
+            failed.append(seed)
+            continue
+        runs[seed] = json.loads(path.read_text())
+    rows = {seed: {"test_bleu": r["test_bleu"], "test_bleu_tokenized": r["test_bleu_tokenized"],
+                   "epochs": r["epochs"], "total_minutes": r["total_minutes"],
+                   "peak_rss_mb": r["peak_rss_mb"]["peak"], "report": str(seed_report_path(args.out, seed))}
+            for seed, r in runs.items()}
+    summary = {"experiment": args.experiment, "budget_minutes": args.minutes, "seeds": seeds,
+               "failed_seeds": failed, "runs": rows, "goals": GOALS}
+    for key in ("test_bleu", "test_bleu_tokenized", "epochs", "total_minutes"):
+        if rows:
+            mean, std = mean_std([row[key] for row in rows.values()])
+            summary[key] = {"mean": mean, "std": std}
+    if rows:
+        summary["seeds_reaching_bleu_goal"] = sum(row["test_bleu"] >= GOALS["bleu"] for row in rows.values())
+        summary["goal_met"] = {
+            "bleu_mean": summary["test_bleu"]["mean"] >= GOALS["bleu"],
+            "time_every_run": all(row["total_minutes"] <= GOALS["total_minutes"] for row in rows.values()),
+            "memory_every_run": all(row["peak_rss_mb"] / 1024 <= GOALS["peak_rss_gb"] for row in rows.values())}
+    print("\n| seed | test BLEU | tokenized BLEU | epochs | total minutes | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for seed, row in rows.items():
+        print(f"| {seed} | {row['test_bleu']:.2f} | {row['test_bleu_tokenized']:.2f} | {row['epochs']:.2f} "
+              f"| {row['total_minutes']:.1f} | {row['peak_rss_mb']:.0f} |")
+    for seed in failed:
+        print(f"| {seed} | failed (see its output above) | | | | |")
+    if rows:
+        def fmt(key: str, digits: int) -> str:
+            m, s = summary[key]["mean"], summary[key]["std"]
+            return f"{m:.{digits}f}" + ("" if s is None else f" ± {s:.{digits}f}")
+        print(f"| mean ± std ({len(rows)} seeds) | {fmt('test_bleu', 2)} | {fmt('test_bleu_tokenized', 2)} "
+              f"| {fmt('epochs', 2)} | {fmt('total_minutes', 1)} | |")
+        print(f"\n{summary['seeds_reaching_bleu_goal']} of {len(rows)} runs reach {GOALS['bleu']} BLEU; "
+              f"goal (mean >= {GOALS['bleu']}, every run <= {GOALS['total_minutes']:g} min and "
+              f"< {GOALS['peak_rss_gb']:g} GB): {'met' if all(summary['goal_met'].values()) else 'not met'}")
+    from scripts.bench.common import write_report
+
+    write_report(summary, args.out)
+    return 1 if failed else 0
 
 
 def run(args: argparse.Namespace, root: Path) -> None:
