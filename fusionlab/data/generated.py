@@ -16,7 +16,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from fusionlab.errors import DataError
+
+
+def fixed_order_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a (N, K) @ b (K, D) -> (N, D), summed over k = 0, 1, ... in that order with elementwise numpy
+    operations instead of BLAS: the same bytes whatever the thread count. (Multi-threaded BLAS sums
+    in another order than single-threaded BLAS; generated features then differed in the last place
+    between processes, and a seed that was fragile moved by several BLEU.)"""
+    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    for k in range(a.shape[1]):
+        out += a[:, k:k + 1] * b[k]
+    return out
 
 
 @contextmanager

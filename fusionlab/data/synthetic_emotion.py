@@ -37,6 +37,7 @@ import numpy as np
 
 from fusionlab.atomic import write_bytes
 from fusionlab.data.cmu_pickle import IEMOCAP_EMOTIONS, IemocapDataModule
+from fusionlab.data.generated import fixed_order_matmul
 from fusionlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def make_synthetic_emotion(sizes: dict[str, int], data_seed: int = 0, steps: int
         out = {}
         for m, d in FEATURE_DIMS.items():
             factor = signal * signs[m] * rng.uniform(0.0, 1.5, size=n)             # (N,)
-            nuisance = rng.standard_normal((n, N_NUISANCE)) @ nuisance_dirs[m]     # (N, D)
+            nuisance = fixed_order_matmul(rng.standard_normal((n, N_NUISANCE)), nuisance_dirs[m])  # (N, D)
             x = (factor[:, None, None] * directions[m] + nuisance[:, None, :]
                  + noise * rng.standard_normal((n, steps, d)))
             out[m] = (x * real[..., None]).astype(np.float32)

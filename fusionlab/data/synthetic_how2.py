@@ -46,13 +46,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fusionlab.data.generated import GeneratedOnFirstUse, ensure_generated
+from fusionlab.data.generated import GeneratedOnFirstUse, ensure_generated, fixed_order_matmul
 from fusionlab.data.how2 import VIDEO_FEATURES, How2DataModule, read_id_text, read_ids
 from fusionlab.data.kaldi import ARK_PLACEHOLDER
 from fusionlab.data.synthetic_mt import (COLOURS, COUNTS, LEXICON, NOUNS, parse_source, render_source,
                                          render_target, sample_scene)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: features summed in a fixed order (the same bytes at any BLAS thread count)
 MANIFEST = "synthetic_how2.json"
 SPLITS = ("train", "val", "dev5")
 DEFAULT_SIZES = {"train": 3000, "val": 300, "dev5": 300}
@@ -119,7 +119,7 @@ def generate_split(n: int, seed: int, noise: float = 1.0, signal: float = 2.0) -
             factors[i, COLOURS.index(colour)] = 1
             factors[i, len(COLOURS) + NOUNS.index(parts["noun"])] = 1
             speech.append(speech_matrix(count, offset, scale, rng, signal))
-    video_rows = factors @ proj + noise * rng.standard_normal((n, VIDEO_DIM)).astype(np.float32)
+    video_rows = fixed_order_matmul(factors, proj) + noise * rng.standard_normal((n, VIDEO_DIM)).astype(np.float32)
     return {"ids": ids, "speakers": speakers, "src": src, "tgt": tgt,
             "video": video_rows.astype(np.float32), "speech": speech}
 

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fusionlab.data.generated import GeneratedOnFirstUse
+from fusionlab.data.generated import GeneratedOnFirstUse, fixed_order_matmul
 from fusionlab.data.generated import ensure_generated as ensure_manifest
 from fusionlab.data.multi30k import Multi30kDataModule, read_text_lines
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: features summed in a fixed order (the same bytes at any BLAS thread count)
 MANIFEST = "synthetic_mt.json"
 FEATURE_DIM = 2048
 TEST_SPLIT = "test_2016_flickr"
@@ -145,7 +145,7 @@ def generate_split(n: int, seed: int, noise: float = 1.0) -> tuple[list[str], li
         factors[i, count - 1] = 1
         factors[i, len(COUNTS) + COLOURS.index(colour)] = 1
         factors[i, len(COUNTS) + len(COLOURS) + NOUNS.index(parts["noun"])] = 1
-    feats = factors @ proj + noise * rng.standard_normal((n, FEATURE_DIM)).astype(np.float32)
+    feats = fixed_order_matmul(factors, proj) + noise * rng.standard_normal((n, FEATURE_DIM)).astype(np.float32)
     return src, tgt, feats.astype(np.float16)
 
 
