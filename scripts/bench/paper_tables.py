@@ -7,9 +7,9 @@ Runs ``scripts/reproduce.py <table> --seeds ...`` for each table (one after the 
 folders under ``outputs/reproduce/bench_<table>_<time>``), prints per table and row the main test
 metric (mean ± std), the incongruent drop and the wall time, and writes one JSON report (each
 table's summary.json, the table's total wall time, the machine's load average before and after).
-Measured on a 2-core CPU machine with reproduce.py's default of one job per CPU (two here): how2
-24.7 min (load 2-3), multi30k 36.0 min and iemocap 31.6 min (load 4-5, other jobs sharing it);
-README, "The three embedded tables, as measured".
+Measured on an otherwise idle 2-core CPU machine with reproduce.py's default of one job per CPU
+(two here): how2 22.2 min, multi30k 11.5 min, iemocap 17.1 min; README, "The three embedded tables,
+as measured".
 """
 
 from __future__ import annotations
