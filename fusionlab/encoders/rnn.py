@@ -6,6 +6,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from fusionlab.nn.recurrent_precision import run_recurrent
+
 
 class MaskedBiRNN(nn.Module):
     """Bidirectional LSTM/GRU over right-padded steps; directions are summed (the paper's choice).
@@ -25,7 +27,7 @@ class MaskedBiRNN(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         lengths = mask.sum(dim=1).clamp(min=1).cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, h = self.rnn(packed)
+        out, h = run_recurrent(self.rnn, packed)
         if isinstance(h, tuple):  # LSTM: (h_n, c_n)
             h = h[0]
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from fusionlab.errors import ConfigError
 from fusionlab.heads.beam_search import State
 from fusionlab.heads.decoder import Decoder, prepend
+from fusionlab.nn.recurrent_precision import run_recurrent
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -97,9 +98,9 @@ class RNNDecoder(Decoder):
             emb = torch.cat([emb, state["feed"].unsqueeze(1)], dim=-1)
         h0 = state["h"].transpose(0, 1).contiguous()
         if self.cell == "lstm":
-            out, (h, c) = self.rnn(emb, (h0, state["c"].transpose(0, 1).contiguous()))
+            out, (h, c) = run_recurrent(self.rnn, emb, (h0, state["c"].transpose(0, 1).contiguous()))
         else:
-            out, h = self.rnn(emb, h0)
+            out, h = run_recurrent(self.rnn, emb, h0)
         new = dict(state, h=h.transpose(0, 1))
         if self.cell == "lstm":
             new["c"] = c.transpose(0, 1)
