@@ -74,7 +74,6 @@ BUDGETS = [
     (r"^python train\.py experiment=multi30k_text", "debug=fdr dataset.eval_batch_size=16"),  # beam 4 over 200
     (r"^python train\.py", "debug=fdr"),
     (r"^python eval\.py", "trainer.limit_test_batches=1"),
-    (r"^python scripts/reproduce\.py .*fusion\.out_norm=", f"--seeds 1 {FIT}"),  # its own rows
     (r"^python scripts/reproduce\.py", f"--seeds 1 --rows text_only,gan {FIT}"),  # every row: test_reproduce
     (r"^python scripts/replay_best\.py", "--seeds 1 debug=fdr"),
     (r"^python scripts/bench/paper_tables\.py", f"--tables multi30k --seeds 1 --rows text_only,gan {FIT}"),
