@@ -57,7 +57,8 @@ def test_checkpoints_written_before_the_refactor_load_and_compute_the_same(old, 
                                                          dropout=0.1))
     elif name == "translation_rnn":
         task = TranslationTask(**hparams, fusion=instantiate(OmegaConf.load(CONF / "fusion" / "concat.yaml")),
-                               decoder=functools.partial(RNNDecoder, embed_dim=16, attention=True, dropout=0.2))
+                               decoder=functools.partial(RNNDecoder, embed_dim=16, attention=True, dropout=0.2,
+                                                         z_input=False, z_in_memory=True))  # the decoder of then
     else:
         task = ClassificationTask(**hparams, fusion=gan_factory())
         assert task.protocol == "binary"

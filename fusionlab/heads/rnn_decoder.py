@@ -44,10 +44,12 @@ class LuongAttention(nn.Module):
 class RNNDecoder(Decoder):
     """Recurrent decoder; its initial hidden (and cell) state is tanh(Linear(z)).
 
-    attention=True: Luong attention over [z; memory] (padded steps get zero weight; without memory
-    over z alone); input_feeding=True also feeds the previous attentional state back as
-    input (Luong et al. 2015), which makes teacher forcing step-by-step instead of one RNN call.
-    attention=False: the paper's decoder, memory is ignored.
+    z_input=True: z (B, d) is also concatenated to the word embedding at every step.
+    attention=True: Luong attention over [z; memory] (z_in_memory=True) or over the memory alone
+    (padded steps get zero weight; without memory over z alone); input_feeding=True also feeds the
+    previous attentional state back as input (Luong et al. 2015), which makes teacher forcing
+    step-by-step instead of one RNN call.
+    attention=False, z_input=False: the paper's decoder (z sets the initial state, memory is ignored).
     tie_embeddings: the output projection shares the embedding matrix (after a
     Linear(hidden, embed_dim)).
     """
@@ -55,7 +57,8 @@ class RNNDecoder(Decoder):
     def __init__(self, vocab_size: int, d: int, pad_id: int, bos_id: int, eos_id: int,
                  embed_dim: int = 256, hidden: int | None = None, num_layers: int = 1,
                  cell: str = "lstm", attention: bool = True, dropout: float = 0.2,
-                 tie_embeddings: bool = False, input_feeding: bool = False):
+                 tie_embeddings: bool = False, input_feeding: bool = False, z_input: bool = True,
+                 z_in_memory: bool = False):
         super().__init__(vocab_size, pad_id, bos_id, eos_id)
         if cell not in _CELLS:
             raise ConfigError(f"decoder cell must be one of {sorted(_CELLS)}, got {cell!r}")
@@ -67,7 +70,8 @@ class RNNDecoder(Decoder):
         self.dropout = nn.Dropout(dropout)
         self.init_h = nn.Linear(d, num_layers * hidden)
         self.init_c = nn.Linear(d, num_layers * hidden) if cell == "lstm" else None
-        rnn_in = embed_dim + (hidden if self.input_feeding else 0)
+        self.z_input, self.z_in_memory = bool(z_input), bool(z_in_memory)
+        rnn_in = embed_dim + (hidden if self.input_feeding else 0) + (d if self.z_input else 0)
         self.rnn = _CELLS[cell](rnn_in, hidden, num_layers=num_layers, batch_first=True,
                                 dropout=dropout if num_layers > 1 else 0.0)
         self.attn = LuongAttention(hidden, d) if self.attention else None
@@ -82,7 +86,7 @@ class RNNDecoder(Decoder):
 
     def start(self, z: Tensor, memory: Tensor | None, memory_mask: Tensor | None) -> State:
         if self.attention:  # built first: the order of autograd's gradient sums for z stays as it was
-            memory, memory_mask = prepend(z, memory, memory_mask)
+            memory, memory_mask = self._attended(z, memory, memory_mask)
         state = {"h": self._initial(self.init_h, z)}
         if self.init_c is not None:
             state["c"] = self._initial(self.init_c, z)
@@ -90,12 +94,26 @@ class RNNDecoder(Decoder):
             state.update(memory=memory, mask=memory_mask, keys=self.attn.key(memory))
         if self.input_feeding:
             state["feed"] = z.new_zeros(z.shape[0], self.hidden_size)
+        if self.z_input:
+            state["z"] = z
         return state
+
+    def _attended(self, z: Tensor, memory: Tensor | None,
+                  memory_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The (B, S', d) states the attention covers and their (B, S') bool mask: [z; memory]
+        (z_in_memory, or no memory), else the memory alone."""
+        if self.z_in_memory or memory is None:
+            return prepend(z, memory, memory_mask)
+        if memory_mask is None:
+            return memory, torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)
+        return memory, memory_mask.bool()
 
     def _advance(self, emb: Tensor, state: State) -> tuple[Tensor, State]:
         """RNN over emb (B, T, E) from ``state`` -> attentional outputs (B, T, H), new state."""
         if self.input_feeding:  # one step at a time (T == 1)
             emb = torch.cat([emb, state["feed"].unsqueeze(1)], dim=-1)
+        if self.z_input:
+            emb = torch.cat([emb, state["z"].unsqueeze(1).expand(-1, emb.shape[1], -1)], dim=-1)
         h0 = state["h"].transpose(0, 1).contiguous()
         if self.cell == "lstm":
             out, (h, c) = run_recurrent(self.rnn, emb, (h0, state["c"].transpose(0, 1).contiguous()))

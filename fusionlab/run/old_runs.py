@@ -3,7 +3,9 @@
 eval.py rebuilds a model from its run's ``.hydra/config.yaml``, which names every fusion option the
 run's version had. An option added later is missing there: it takes the value that reproduces how
 the run was trained (:data:`ADDED_OPTIONS`, where that differs from today's default), else today's
-value from ``conf/fusion/<name>.yaml`` (the class has no second default). A MOSI/MOSEI run written
+value from ``conf/fusion/<name>.yaml`` (the class has no second default). An RNN decoder written
+before ``z_input`` existed did not feed z to every step (``z_input: false``) and had z in its
+attention memory (``z_in_memory: true``). A MOSI/MOSEI run written
 before RegressionTask existed names ClassificationTask with the regression monitor ``val/mae`` (the
 only task config that had it) and an ignored ``protocol``: it gets RegressionTask. A line is logged
 for each change.
@@ -61,10 +63,31 @@ def upgrade_task(cfg: DictConfig) -> None:
              "is built as %s", REGRESSION)
 
 
+RNN_DECODER = "fusionlab.heads.rnn_decoder.RNNDecoder"
+#: RNN decoder options added later -> the value every run written before them was trained with
+DECODER_ADDED_OPTIONS: dict[str, object] = {"z_input": False, "z_in_memory": True}
+
+
+def upgrade_decoder(cfg: DictConfig) -> None:
+    """An RNN decoder node without ``z_input`` / ``z_in_memory`` (issue 9) gets the values its run
+    was trained with."""
+    task = cfg.get("task")
+    decoder = task.get("decoder") if isinstance(task, DictConfig) else None
+    if not isinstance(decoder, DictConfig) or decoder.get("_target_") != RNN_DECODER:
+        return
+    with open_dict(decoder):
+        for key, value in DECODER_ADDED_OPTIONS.items():
+            if key not in decoder:
+                decoder[key] = value
+                log.info("the run's config predates task.decoder.%s: using %s (the value it was "
+                         "trained with)", key, value)
+
+
 def upgrade_run_config(cfg: DictConfig, conf_dir: str | Path | None = None) -> DictConfig:
-    """``cfg`` (a run's config) with its task and every fusion option it lacks brought up to date,
-    in place."""
+    """``cfg`` (a run's config) with its task, its decoder and every fusion option it lacks brought
+    up to date, in place."""
     upgrade_task(cfg)
+    upgrade_decoder(cfg)
     fusion = cfg.get("fusion")
     if not isinstance(fusion, DictConfig) or "_target_" not in fusion:
         return cfg
