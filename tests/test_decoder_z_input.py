@@ -102,3 +102,12 @@ def test_a_run_from_before_z_input_evaluates_as_trained(attention):
     stated = OmegaConf.create({"task": {"decoder": {"_target_": "fusionlab.heads.rnn_decoder.RNNDecoder",
                                                     "z_input": True, "z_in_memory": False}}})
     assert upgrade_run_config(stated).task.decoder.z_in_memory is False  # what the run stated stays
+
+
+@pytest.mark.parametrize("option", ["z_input", "z_in_memory"])
+def test_a_non_boolean_z_option_is_refused_by_name(option):
+    """`task.decoder.z_input=maybe` reaches the decoder as the string 'maybe': it must not read as True."""
+    from fusionlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"task\.decoder\.{option}.*true or false"):
+        make(**{option: "maybe"})

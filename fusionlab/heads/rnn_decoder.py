@@ -70,7 +70,10 @@ class RNNDecoder(Decoder):
         self.dropout = nn.Dropout(dropout)
         self.init_h = nn.Linear(d, num_layers * hidden)
         self.init_c = nn.Linear(d, num_layers * hidden) if cell == "lstm" else None
-        self.z_input, self.z_in_memory = bool(z_input), bool(z_in_memory)
+        for name, value in (("z_input", z_input), ("z_in_memory", z_in_memory)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"task.decoder.{name} must be true or false, got {value!r}")
+        self.z_input, self.z_in_memory = z_input, z_in_memory
         rnn_in = embed_dim + (hidden if self.input_feeding else 0) + (d if self.z_input else 0)
         self.rnn = _CELLS[cell](rnn_in, hidden, num_layers=num_layers, batch_first=True,
                                 dropout=dropout if num_layers > 1 else 0.0)
