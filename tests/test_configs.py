@@ -62,3 +62,36 @@ def test_wrong_option_name_lists_available_options(compose):
     message = str(e.value)
     assert "fusion/does_not_exist" in message
     assert "gan" in message and "auto" in message
+
+
+def dataset_fusion_pairs() -> list[tuple[str, str]]:
+    """conf/dataset_fusion/<dataset>_<fusion>.yaml as (dataset, fusion); every name must split so."""
+    datasets, fusions = options("dataset"), options("fusion")
+    pairs = []
+    for name in options("dataset_fusion"):
+        split = [(d, name[len(d) + 1:]) for d in datasets if name.startswith(d + "_")]
+        split = [(d, f) for d, f in split if f in fusions]
+        assert len(split) == 1, f"conf/dataset_fusion/{name}.yaml is not <dataset>_<fusion>"
+        pairs.append(split[0])
+    return pairs
+
+
+@pytest.mark.parametrize("dataset,fusion", dataset_fusion_pairs())
+def test_dataset_fusion_file_applies_to_its_pair_only(compose, dataset, fusion):
+    """Its settings win over the dataset's and the fusion's own; another fusion does not get them."""
+    settings = OmegaConf.load(CONF_DIR / "dataset_fusion" / f"{dataset}_{fusion}.yaml")
+    cfg = compose(f"dataset={dataset}", f"fusion={fusion}")
+    for key, value in OmegaConf.to_container(settings).items():
+        assert OmegaConf.to_container(cfg[key]) | value == OmegaConf.to_container(cfg[key]), key
+    other = compose(f"dataset={dataset}", "fusion=gan" if fusion != "gan" else "fusion=concat")
+    for key, value in OmegaConf.to_container(settings).items():
+        assert OmegaConf.to_container(other[key]) | value != OmegaConf.to_container(other[key]), key
+
+
+def test_mult_on_synthetic_mt_drops_no_embedding_and_the_reference_value_is_one_option_away(compose):
+    assert compose("dataset=synthetic_mt", "fusion=mult").fusion.embed_dropout == 0.0
+    assert compose("dataset=multi30k", "fusion=mult").fusion.embed_dropout == 0.25  # the reference
+    assert compose("dataset=synthetic_mt", "fusion=mult",
+                   "fusion.embed_dropout=0.25").fusion.embed_dropout == 0.25
+    # the paper table on the embedded dataset runs the same MulT a single run gets
+    assert compose("experiment=paper/table_multi30k", "fusion=mult").fusion.embed_dropout == 0.0
