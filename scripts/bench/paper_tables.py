@@ -8,7 +8,7 @@ folders under ``outputs/reproduce/bench_<table>_<time>``), prints per table and 
 metric (mean ± std), the incongruent drop and the wall time, and writes one JSON report (each
 table's summary.json, the table's total wall time, the machine's load average before and after).
 Measured on an otherwise idle 2-core CPU machine with reproduce.py's default of one job per CPU
-(two here): how2 27.8 min, multi30k 16.5 min (at 3cd05eb), iemocap 17.1 min; README, "The three
+(two here): how2 27.8 min (at 3cd05eb), multi30k 16.2 min (at be1e7e8), iemocap 17.1 min; README, "The three
 embedded tables, as measured".
 """
 
