@@ -74,7 +74,7 @@ COLLAPSED = [
     # attention and the text states were never learnt); z is now fed to every decoder step
     ("tfn", 5),
     # 50.2 (the text-only level) with the reference's embedding dropout 0.25 on the one-step image:
-    # conf/dataset_fusion/synthetic_mt/mult.yaml sets it to 0 for this dataset
+    # conf/dataset_fusion/synthetic_mt_mult.yaml sets it to 0 for this dataset
     ("mult", 5),
 ]
 
