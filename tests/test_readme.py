@@ -24,8 +24,19 @@ from tests.conftest import ROOT, SHARED_DATA
 from tests.readme_commands import (code_blocks, expand_alternatives, readme_commands, script_commands,
                                    strip_comment, strip_optional)
 
-# one xdist worker runs every command in order: later commands use the folders earlier ones made
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme")]
+pytestmark = pytest.mark.slow
+
+# One xdist worker runs the commands of a group in order: later commands use the folders earlier
+# ones made (the default run, the sweeps). The benchmarks and scripts/reproduce.py read nothing an
+# earlier command made, so they are a second group, which the other worker can run meanwhile.
+IN_ORDER = pytest.mark.xdist_group("readme")
+SELF_CONTAINED = re.compile(r"^python scripts/(bench/|reproduce\.py)")
+
+
+def in_group(command: str):
+    """The command as a test parameter, marked with its xdist group."""
+    group = "readme-scripts" if SELF_CONTAINED.search(command) else "readme"
+    return pytest.param(command, marks=pytest.mark.xdist_group(group))
 
 MULTI30K = SHARED_DATA / "multi30k"
 
@@ -83,6 +94,8 @@ BUDGETS = [
     (r"^python scripts/bench/startup\.py", "--repeats 1"),
     (r"^python scripts/bench/decoding\.py", "--sentences 8 --max-len 10"),
     (r"^python scripts/bench/synthetic_emotion_ceiling\.py", "--epochs 1"),
+    (r"^python scripts/bench/multi30k_text\.py --seeds", "--seeds 42,1 --minutes 0.05 "  # two seeds aggregate
+     "-o trainer.limit_val_batches=1 -o trainer.limit_test_batches=1 -o dataset.eval_batch_size=16"),
     (r"^python scripts/bench/multi30k_text\.py", "--minutes 0.05 -o trainer.limit_val_batches=1 "
      "-o trainer.limit_test_batches=1 -o dataset.eval_batch_size=16"),
     (r"^python scripts/bench/data\.py", "--vocab-size 1000"),
@@ -230,7 +243,7 @@ def substitute(command: str, request) -> str:
 
 
 # --- the commands ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", [in_group(c) for c in COMMANDS])
 def test_documented_command_runs_as_typed(command, request):
     reason = skip_reason(command)
     if reason:
@@ -248,6 +261,7 @@ def test_documented_command_runs_as_typed(command, request):
     assert "Traceback" not in proc.stderr, explain(typed, proc)
 
 
+@IN_ORDER
 def test_the_default_run_keeps_its_outputs_in_the_working_directory(default_run, workspace):
     assert default_run.parent.parent == workspace / "outputs" / "runs"
     assert (default_run / "checkpoints" / "best.ckpt").is_file()

@@ -52,7 +52,7 @@ TASKS = {"synthetic_mt": "translation", "synthetic_emotion": "classification"}
 DDP_PAIRS = (("gan", "synthetic_mt"), ("concat", "synthetic_emotion"))
 THROUGHPUT_BATCHES = (100, 1000)
 PRECISIONS = ("32-true", "bf16-mixed")
-NEEDED_MODULES = ("torch", "lightning", "hydra", "omegaconf", "sacrebleu", "sentencepiece", "datasets",
+NEEDED_MODULES = ("torch", "lightning", "hydra", "omegaconf", "sacrebleu", "sentencepiece", "pyarrow",
                   "sacremoses")
 QUIET = ["logger=none", "callbacks.progress_bar=null"]
 GOALS = {"gpu_over_cpu_throughput": 20.0, "multi30k_bleu_10min": 41.0}
