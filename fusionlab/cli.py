@@ -21,8 +21,8 @@ from fusionlab.run.environment import quiet_environment, torch_threads
 from fusionlab.run.guard import run_guarded
 from fusionlab.run.launch import quiet_other_ranks
 from fusionlab.run.metrics_file import optimized_value, scalar_metrics, write_metrics
-from fusionlab.run.preflight import (check_accelerator, check_config_values, check_multirun_strategy,
-                                     check_training_length)
+from fusionlab.run.preflight import (check_accelerator, check_config_values, check_dataset_fusion,
+                                     check_multirun_strategy, check_training_length)
 from fusionlab.run.wandb_identity import attach_wandb_run_id, name_sweep_run
 
 log = logging.getLogger("fusionlab")
@@ -42,6 +42,7 @@ def fit_and_test(cfg: DictConfig, threads: int) -> float | None:
     """train()'s body, with the run's thread limit applied (``threads`` torch threads)."""
     quiet_environment(cfg)
     quiet_other_ranks()
+    check_dataset_fusion(cfg)
     check_multirun_strategy(cfg)
     check_accelerator(cfg)
     check_training_length(cfg)

@@ -71,6 +71,12 @@ OTHERS = [
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 trains nothing"),
     (["trainer=gpu"], "trainer=gpu needs a CUDA GPU"),
     (["ckpt_path=last"], "ckpt_path=last"),
+    # a dataset_fusion file chosen by hand for another pair (it applies itself to its own pair)
+    (["dataset_fusion=synthetic_mt_mult"], "dataset_fusion=synthetic_mt_mult is not chosen by hand: "
+                                           "conf/dataset_fusion/synthetic_mt_mult.yaml applies itself when "
+                                           "dataset=synthetic_mt fusion=mult run"),
+    (["fusion=mult", "dataset=synthetic_emotion", "dataset_fusion=synthetic_mt_mult"],
+     "dataset_fusion=synthetic_mt_mult is not chosen by hand"),
     # options a DataModule constructor refuses (raised inside Hydra's instantiate)
     (["dataset=multi30k", "dataset.src_lang=xx"], "dataset.src_lang='xx'"),
     (["dataset=synthetic_emotion", "dataset.modalities=[text,smell]"], "dataset.modalities"),

@@ -3,6 +3,8 @@ ConfigError naming the option and what to type instead."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
 from fusionlab.errors import ConfigError
@@ -43,6 +45,30 @@ def check_multirun_strategy(cfg: DictConfig) -> None:
         "re-executes the command line in every worker process, which would re-run the whole sweep "
         "there. Use trainer=ddp_spawn (processes spawned inside each job), run the jobs without -m, "
         "or give each job its own processes with hydra/launcher=slurm (one SLURM task per GPU)")
+
+
+def check_dataset_fusion(cfg: DictConfig) -> None:
+    """conf/dataset_fusion/<dataset>_<fusion>.yaml applies itself when that pair runs (train.yaml's
+    defaults). Chosen by hand for another pair, its settings would land on a fusion that lacks them
+    (a TypeError deep in the build) or, worse, silently on a pair they were not chosen for."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    choices = HydraConfig.get().runtime.choices
+    chosen = choices.get("dataset_fusion")
+    dataset, fusion = choices.get("dataset"), choices.get("fusion")
+    if chosen is None or chosen == f"{dataset}_{fusion}":  # ~dataset_fusion, or this pair's own file
+        return
+    from fusionlab.config_dir import CONF_DIR
+
+    named = [d.stem for d in (Path(CONF_DIR) / "dataset").glob("*.yaml") if chosen.startswith(f"{d.stem}_")]
+    owner = max(named, key=len, default=None)
+    pair = f"dataset={owner} fusion={chosen[len(owner) + 1:]}" if owner else "its own dataset and fusion"
+    raise ConfigError(
+        f"dataset_fusion={chosen} is not chosen by hand: conf/dataset_fusion/{chosen}.yaml applies "
+        f"itself when {pair} run, and this run is dataset={dataset} fusion={fusion}. Drop "
+        f"dataset_fusion={chosen} and set the options you want on the command line instead")
 
 
 def trainer_choice(cfg: DictConfig) -> str:
